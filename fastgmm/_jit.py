@@ -1,0 +1,150 @@
+"""The one home of fastgmm's Numba settings.
+
+Every kernel is compiled through :func:`kernel`, so the flags that decide speed, caching and
+numerical behaviour live here and nowhere else.
+
+Why these choices:
+
+* ``cache=True`` everywhere: batch jobs start many short processes, and each would otherwise pay
+  several seconds of compilation. Kernels therefore must not read Numba globals such as
+  ``numba.get_num_threads()`` (a "dynamic global" makes Numba refuse to cache); the thread count is
+  applied from Python by :func:`thread_limit` around each call.
+* ``fastmath`` keeps every flag except ``nnan``/``ninf``: re-association lets LLVM vectorise the
+  reductions over rows, while NaN/inf semantics stay intact so that bad input is detected instead of
+  being optimised away.
+* Each kernel is compiled twice on demand, parallel and serial. The serial twin runs inside Dask
+  tasks and thread pools, where a parallel region would oversubscribe the worker.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from contextlib import contextmanager
+
+import numba
+
+FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
+
+
+class KernelPair:
+    """A kernel compiled lazily in a parallel and a serial flavour from one Python function.
+
+    Parameters
+    ----------
+    func : callable
+        Plain Python function written with ``numba.prange`` for its parallel loop.
+    """
+
+    def __init__(self, func):
+        self.py_func = func
+        self.parallel = numba.njit(parallel=True, cache=True, fastmath=FASTMATH, nogil=True)(func)
+        self.serial = numba.njit(parallel=False, cache=True, fastmath=FASTMATH, nogil=True)(func)
+        self.__doc__ = func.__doc__
+        self.__name__ = func.__name__
+
+    def __call__(self, *args, n_threads=None):
+        """Run the parallel flavour with ``n_threads`` threads, or the serial one for 1 thread."""
+        if n_threads == 1 or _must_run_serial():
+            return self.serial(*args)
+        with thread_limit(n_threads):
+            return self.parallel(*args)
+
+
+def kernel(func):
+    """Decorate a parallel driver: returns a :class:`KernelPair`."""
+    return KernelPair(func)
+
+
+def inline(func):
+    """Compile a serial helper that the drivers call once per block."""
+    return numba.njit(cache=True, fastmath=FASTMATH, nogil=True)(func)
+
+
+def default_n_threads() -> int:
+    """Threads fastgmm uses when the caller does not say.
+
+    ``NUMBA_NUM_THREADS`` wins when it is set (Numba reads it at start-up); otherwise the CPUs this
+    process may run on (its affinity mask, which schedulers such as SLURM narrow), capped by the size
+    of Numba's pool.
+    """
+    try:
+        available = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - macOS and Windows have no affinity API
+        available = os.cpu_count() or 1
+    return max(1, min(available, numba.config.NUMBA_NUM_THREADS))
+
+
+def resolve_n_threads(n_jobs) -> int:
+    """Translate an sklearn-style ``n_jobs`` into a thread count.
+
+    ``None`` means :func:`default_n_threads`, a positive integer is taken as is (capped by Numba's
+    pool), and negative values count back from the available CPUs as in joblib (``-1`` = all).
+    """
+    limit = default_n_threads()
+    if n_jobs is None:
+        return limit
+    n_jobs = int(n_jobs)
+    if n_jobs == 0:
+        raise ValueError("n_jobs == 0 has no meaning; use None, a positive count or -1.")
+    if n_jobs < 0:
+        return max(1, limit + 1 + n_jobs)
+    return max(1, min(n_jobs, numba.config.NUMBA_NUM_THREADS))
+
+
+@contextmanager
+def thread_limit(n_threads):
+    """Run a block with ``n_threads`` Numba threads and restore the caller's count afterwards.
+
+    Numba's thread count is per calling thread, so concurrent fits with different counts do not
+    interfere. The ``finally`` matters: an exception must not leave the user's setting changed.
+    """
+    if n_threads is None:
+        yield
+        return
+    previous = numba.get_num_threads()
+    numba.set_num_threads(max(1, min(int(n_threads), numba.config.NUMBA_NUM_THREADS)))
+    try:
+        yield
+    finally:
+        numba.set_num_threads(previous)
+
+
+_MAIN_THREAD = threading.main_thread()
+
+
+def _must_run_serial() -> bool:
+    """Whether a parallel region would be unsafe from the current thread.
+
+    Numba's ``workqueue`` layer (used when neither OpenMP nor TBB is available) aborts the process
+    when two threads enter parallel regions at once. Off the main thread we then run the serial
+    twin, which is the same code and gives bit-identical results.
+    """
+    if threading.current_thread() is _MAIN_THREAD:
+        return False
+    return _threading_layer() == "workqueue"
+
+
+def _threading_layer() -> str:
+    try:
+        return numba.threading_layer()
+    except ValueError:
+        # No parallel region has run yet: the layer Numba will pick is the first available of
+        # its configured preference; "workqueue" is the only unsafe one.
+        layer = numba.config.THREADING_LAYER
+        if layer in ("workqueue",):
+            return layer
+        if layer in ("default", "threadsafe", "safe", "forksafe"):
+            return "workqueue" if not _has_safe_layer() else layer
+        return layer
+
+
+def _has_safe_layer() -> bool:
+    try:
+        from numba.np.ufunc import omppool  # noqa: F401
+    except ImportError:
+        try:
+            from numba.np.ufunc import tbbpool  # noqa: F401
+        except ImportError:
+            return False
+    return True

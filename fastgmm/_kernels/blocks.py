@@ -1,0 +1,180 @@
+"""Serial building blocks that the drivers in :mod:`fastgmm._kernels.estep` run once per block.
+
+A block is up to ``BLOCK`` rows, copied transposed into a ``(n_features, BLOCK)`` float64 buffer
+``xt``. Working on the transpose puts the row index innermost, so every inner loop runs over
+contiguous memory with independent iterations, which LLVM turns into SIMD code; it also converts
+float32 input to float64 once, so every accumulation happens in float64.
+
+Covariance types share code through the shape of the precision factor ``prec``:
+
+* full and tied: ``(n_components, n_features, n_features)``, the upper-triangular Cholesky factor
+  ``U_k`` of each precision (sklearn's ``precisions_cholesky_``; tied repeats its one factor);
+* diag and spherical: ``(n_components, 1, n_features)``, the square root of each precision
+  (spherical repeats its scalar across features).
+
+The log-density of row ``x`` under component ``k`` is then
+
+.. math::
+
+    \\log w_k + \\log\\mathcal{N}(x \\mid \\mu_k, \\Sigma_k)
+        = c_k - \\tfrac12 \\lVert (x - \\mu_k) U_k \\rVert^2,
+    \\qquad c_k = \\log w_k - \\tfrac{D}{2}\\log 2\\pi + \\sum_d \\log U_{k,dd},
+
+where ``c_k`` (``log_const``) is computed once per iteration outside the kernels.
+"""
+
+import numpy as np
+
+from .._jit import inline
+
+# Rows per block. 256 float64 rows of up to 512 features stay within L2, and the partition of the
+# data into blocks never depends on the thread count (see estep.py), so results are reproducible.
+BLOCK = 256
+
+
+@inline
+def load_block(X, start, n_rows, xt):
+    """Copy rows ``start:start+n_rows`` of ``X`` transposed into ``xt`` as float64."""
+    n_features = X.shape[1]
+    for i in range(n_rows):
+        for d in range(n_features):
+            xt[d, i] = X[start + i, d]
+
+
+@inline
+def load_weights(sample_weight, start, n_rows, w):
+    """Fill ``w`` with the block's sample weights; an empty ``sample_weight`` means all ones."""
+    if sample_weight.shape[0] == 0:
+        for i in range(n_rows):
+            w[i] = 1.0
+    else:
+        for i in range(n_rows):
+            w[i] = sample_weight[start + i]
+
+
+@inline
+def centre(xt, n_rows, mean, diff):
+    """``diff[d, i] = xt[d, i] - mean[d]``."""
+    for d in range(xt.shape[0]):
+        m = mean[d]
+        for i in range(n_rows):
+            diff[d, i] = xt[d, i] - m
+
+
+@inline
+def weighted_log_prob(xt, n_rows, means, prec, log_const, lp, diff, acc, sq):
+    """Fill ``lp[k, i]`` with ``log w_k + log N(x_i | k)`` for every component.
+
+    For full/tied factors this is a triangular product per component: column ``e`` of
+    ``(x - mu_k) U_k`` only needs features ``d <= e`` because ``U_k`` is upper triangular, which
+    halves the flops of a dense product.
+    """
+    n_components = means.shape[0]
+    n_features = xt.shape[0]
+    is_diag = prec.shape[1] == 1
+    for k in range(n_components):
+        centre(xt, n_rows, means[k], diff)
+        for i in range(n_rows):
+            sq[i] = 0.0
+        if is_diag:
+            for d in range(n_features):
+                u = prec[k, 0, d]
+                for i in range(n_rows):
+                    y = diff[d, i] * u
+                    sq[i] += y * y
+        else:
+            for e in range(n_features):
+                for i in range(n_rows):
+                    acc[i] = 0.0
+                for d in range(e + 1):
+                    u = prec[k, d, e]
+                    for i in range(n_rows):
+                        acc[i] += diff[d, i] * u
+                for i in range(n_rows):
+                    sq[i] += acc[i] * acc[i]
+        c = log_const[k]
+        for i in range(n_rows):
+            lp[k, i] = c - 0.5 * sq[i]
+
+
+@inline
+def normalise(lp, n_rows, lse, mx):
+    """Turn weighted log-probabilities into responsibilities in place (log-sum-exp).
+
+    On return ``lp[k, i]`` holds the responsibility of component ``k`` for row ``i`` and
+    ``lse[i]`` the row's log-likelihood. Subtracting the row maximum keeps ``exp`` in range, so
+    rows thousands of standard deviations from every component still get finite values.
+    """
+    n_components = lp.shape[0]
+    for i in range(n_rows):
+        mx[i] = lp[0, i]
+    for k in range(1, n_components):
+        for i in range(n_rows):
+            mx[i] = max(mx[i], lp[k, i])
+    for i in range(n_rows):
+        lse[i] = 0.0
+    for k in range(n_components):
+        for i in range(n_rows):
+            e = np.exp(lp[k, i] - mx[i])
+            lp[k, i] = e
+            lse[i] += e
+    for i in range(n_rows):
+        inv = 1.0 / lse[i]
+        lse[i] = mx[i] + np.log(lse[i])
+        mx[i] = inv
+    for k in range(n_components):
+        for i in range(n_rows):
+            lp[k, i] *= mx[i]
+
+
+@inline
+def harden(lp, n_rows):
+    """Replace ``lp`` by one-hot rows at each row's largest entry (first on ties)."""
+    n_components = lp.shape[0]
+    for i in range(n_rows):
+        best = 0
+        for k in range(1, n_components):
+            if lp[k, i] > lp[best, i]:
+                best = k
+        for k in range(n_components):
+            lp[k, i] = 0.0
+        lp[best, i] = 1.0
+
+
+@inline
+def accumulate(xt, n_rows, w, resp, shift, nk, s1, s2, diff, wd):
+    """Add the block's sufficient statistics about ``shift`` into ``nk``, ``s1``, ``s2``.
+
+    ``nk[k] += sum_i w_i r_ik``, ``s1[k] += sum_i w_i r_ik (x_i - shift_k)`` and the second moment
+    ``s2[k] += sum_i w_i r_ik (x_i - shift_k)(x_i - shift_k)^T`` (upper triangle only for full
+    factors, the diagonal ``s2[k, 0]`` for diagonal ones). Moments about a shift near the
+    component mean keep their digits when the data sit far from the origin.
+    """
+    n_components, n_features = shift.shape
+    is_diag = s2.shape[1] == 1
+    for k in range(n_components):
+        total = 0.0
+        for i in range(n_rows):
+            total += w[i] * resp[k, i]
+        if total == 0.0:
+            continue  # hard assignments leave most components empty in a block
+        nk[k] += total
+        centre(xt, n_rows, shift[k], diff)
+        for d in range(n_features):
+            first = 0.0
+            for i in range(n_rows):
+                v = w[i] * resp[k, i] * diff[d, i]
+                wd[i] = v
+                first += v
+            s1[k, d] += first
+            if is_diag:
+                second = 0.0
+                for i in range(n_rows):
+                    second += wd[i] * diff[d, i]
+                s2[k, 0, d] += second
+            else:
+                for e in range(d, n_features):
+                    second = 0.0
+                    for i in range(n_rows):
+                        second += wd[i] * diff[e, i]
+                    s2[k, d, e] += second

@@ -1,0 +1,157 @@
+"""Parallel drivers: the fused E-step with sufficient statistics, and per-row scoring.
+
+Determinism: rows are cut into blocks of ``BLOCK`` rows and the blocks are dealt to ``n_slots``
+partial-statistics slots (slot ``p`` takes blocks ``p, p + n_slots, ...`` in order). Neither number
+depends on the thread count; ``prange`` only decides which thread runs which slot, and the slots
+are summed in index order afterwards. Results are therefore bit-identical for any thread count,
+and the memory for partials is bounded by ``n_slots`` copies of the statistics.
+"""
+
+import numpy as np
+from numba import prange
+
+from .._jit import kernel
+from .blocks import (
+    BLOCK,
+    accumulate,
+    harden,
+    load_block,
+    load_weights,
+    normalise,
+    weighted_log_prob,
+)
+
+# How ``em_statistics`` obtains responsibilities.
+SOFT = 0  # EM: posterior probabilities from the current parameters
+HARD = 1  # one-hot at the most probable component (k-means assignment with identity factors)
+GIVEN = 2  # read from ``resp_in`` (initialisation from user or random responsibilities)
+
+
+@kernel
+def em_statistics(X, sample_weight, means, prec, log_const, shift, resp_in, mode, n_slots):
+    """One pass over ``X``: responsibilities and their sufficient statistics.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features), float32 or float64
+    sample_weight : ndarray of shape (n_samples,) or (0,) for unit weights, float64
+    means : ndarray of shape (n_components, n_features), float64
+    prec : ndarray of shape (n_components, n_features or 1, n_features), float64
+        Precision Cholesky factors, see :mod:`fastgmm._kernels.blocks`.
+    log_const : ndarray of shape (n_components,), float64
+        ``log w_k - D/2 log(2 pi) + log det U_k``.
+    shift : ndarray of shape (n_components, n_features), float64
+        Origin of each component's first and second moments.
+    resp_in : ndarray of shape (n_samples, n_components) or (0, n_components), float64
+        Responsibilities for ``mode == GIVEN``.
+    mode : int
+        ``SOFT``, ``HARD`` or ``GIVEN``.
+    n_slots : int
+        Number of partial-statistics slots (independent of the thread count).
+
+    Returns
+    -------
+    nk, s1, s2, log_lik, weight_sum
+        ``nk`` (K,), ``s1`` (K, D), ``s2`` (K, D or 1, D) with the upper triangle filled for full
+        factors, the weighted sum of row log-likelihoods (``SOFT``; for ``HARD`` the sum of the
+        best weighted log-densities) and the sum of sample weights.
+    """
+    n_samples, n_features = X.shape
+    n_components = means.shape[0]
+    n_rows_s2 = prec.shape[1]
+    n_blocks = (n_samples + BLOCK - 1) // BLOCK
+    nk_p = np.zeros((n_slots, n_components))
+    s1_p = np.zeros((n_slots, n_components, n_features))
+    s2_p = np.zeros((n_slots, n_components, n_rows_s2, n_features))
+    ll_p = np.zeros(n_slots)
+    sw_p = np.zeros(n_slots)
+    for p in prange(n_slots):
+        xt = np.empty((n_features, BLOCK))
+        diff = np.empty((n_features, BLOCK))
+        lp = np.empty((n_components, BLOCK))
+        w = np.empty(BLOCK)
+        acc = np.empty(BLOCK)
+        sq = np.empty(BLOCK)
+        lse = np.empty(BLOCK)
+        for b in range(p, n_blocks, n_slots):
+            start = b * BLOCK
+            n_rows = min(BLOCK, n_samples - start)
+            load_block(X, start, n_rows, xt)
+            load_weights(sample_weight, start, n_rows, w)
+            if mode == GIVEN:
+                for k in range(n_components):
+                    for i in range(n_rows):
+                        lp[k, i] = resp_in[start + i, k]
+            else:
+                weighted_log_prob(xt, n_rows, means, prec, log_const, lp, diff, acc, sq)
+                if mode == SOFT:
+                    normalise(lp, n_rows, lse, acc)
+                else:
+                    for i in range(n_rows):
+                        best = lp[0, i]
+                        for k in range(1, n_components):
+                            best = max(best, lp[k, i])
+                        lse[i] = best
+                    harden(lp, n_rows)
+                total = 0.0
+                for i in range(n_rows):
+                    total += w[i] * lse[i]
+                ll_p[p] += total
+            weight = 0.0
+            for i in range(n_rows):
+                weight += w[i]
+            sw_p[p] += weight
+            accumulate(xt, n_rows, w, lp, shift, nk_p[p], s1_p[p], s2_p[p], diff, sq)
+    # Fixed-order reduction over slots: the same sum whatever thread ran each slot.
+    nk = nk_p[0].copy()
+    s1 = s1_p[0].copy()
+    s2 = s2_p[0].copy()
+    log_lik = ll_p[0]
+    weight_sum = sw_p[0]
+    for p in range(1, n_slots):
+        nk += nk_p[p]
+        s1 += s1_p[p]
+        s2 += s2_p[p]
+        log_lik += ll_p[p]
+        weight_sum += sw_p[p]
+    return nk, s1, s2, log_lik, weight_sum
+
+
+@kernel
+def score_rows(X, means, prec, log_const, out_lse, out_resp, out_labels):
+    """Per-row outputs of the E-step, written into caller-provided arrays.
+
+    ``out_lse[i]`` receives the log-likelihood of row ``i``. ``out_resp`` (n_samples, K) receives
+    responsibilities and ``out_labels`` the most probable component, unless they have length 0.
+    Rows are independent, so blocks run in any order without affecting the result.
+    """
+    n_samples, n_features = X.shape
+    n_components = means.shape[0]
+    n_blocks = (n_samples + BLOCK - 1) // BLOCK
+    want_resp = out_resp.shape[0] > 0
+    want_labels = out_labels.shape[0] > 0
+    for b in prange(n_blocks):
+        xt = np.empty((n_features, BLOCK))
+        diff = np.empty((n_features, BLOCK))
+        lp = np.empty((n_components, BLOCK))
+        acc = np.empty(BLOCK)
+        sq = np.empty(BLOCK)
+        lse = np.empty(BLOCK)
+        start = b * BLOCK
+        n_rows = min(BLOCK, n_samples - start)
+        load_block(X, start, n_rows, xt)
+        weighted_log_prob(xt, n_rows, means, prec, log_const, lp, diff, acc, sq)
+        if want_labels:
+            for i in range(n_rows):
+                best = 0
+                for k in range(1, n_components):
+                    if lp[k, i] > lp[best, i]:
+                        best = k
+                out_labels[start + i] = best
+        normalise(lp, n_rows, lse, acc)
+        for i in range(n_rows):
+            out_lse[start + i] = lse[i]
+        if want_resp:
+            for i in range(n_rows):
+                for k in range(n_components):
+                    out_resp[start + i, k] = lp[k, i]

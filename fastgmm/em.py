@@ -1,0 +1,256 @@
+"""The EM loop over any provider of row chunks.
+
+``run_em`` does not know where rows come from: an in-memory array, a file read chunk by chunk or
+(through :mod:`fastgmm.distributed`) Dask blocks all reduce to "give me the summed statistics of
+every row under these parameters". That function is passed in as ``collect``; the loop adds the
+convergence test, the lower-bound history and the M-step, exactly as scikit-learn orders them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ._kernels.blocks import BLOCK
+from ._kernels.estep import GIVEN, HARD, SOFT, em_statistics, score_rows
+from .stats import (
+    KernelParams,
+    MixtureParams,
+    SufficientStats,
+    kernel_params,
+    m_step,
+    precision_cholesky,
+)
+
+__all__ = [
+    "GIVEN",
+    "HARD",
+    "SOFT",
+    "ArrayChunks",
+    "EMResult",
+    "chunk_statistics",
+    "collect_statistics",
+    "params_from_stats",
+    "run_em",
+    "score_chunk",
+]
+
+# Bytes allowed for the per-slot partial statistics of one kernel call.
+_PARTIALS_BUDGET = 256 * 2**20
+# Upper bound on slots: enough to keep 64 threads busy, few enough that the final reduction and
+# the partial buffers stay small.
+_MAX_SLOTS = 64
+
+
+def n_slots_for(n_rows: int, n_components: int, s2_rows: int, n_features: int) -> int:
+    """Number of partial-statistics slots for a kernel call.
+
+    Depends only on the problem's shape, never on the thread count, so the order of every sum is
+    fixed and results are bit-identical for any number of threads.
+    """
+    n_blocks = max(1, -(-n_rows // BLOCK))
+    per_slot = 8 * n_components * (1 + n_features + s2_rows * n_features)
+    return int(max(1, min(n_blocks, _MAX_SLOTS, _PARTIALS_BUDGET // max(per_slot, 1))))
+
+
+class ArrayChunks:
+    """An in-memory data set as the chunk provider of the EM core.
+
+    A writable C-contiguous array is handed to the kernels whole (they parallelise inside).
+    A read-only array (a memory map) is copied through a reusable buffer in pieces, because
+    Numba compiles read-only arrays as a separate type: one compiled signature is enough.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features), float32 or float64, C-contiguous
+    sample_weight : ndarray of shape (n_samples,) or None
+    """
+
+    _COPY_ROWS = 1 << 16
+
+    def __init__(self, X: np.ndarray, sample_weight: np.ndarray | None = None):
+        self.X = X
+        self.sample_weight = (
+            np.empty(0) if sample_weight is None else np.ascontiguousarray(sample_weight, float)
+        )
+        self.n_samples, self.n_features = X.shape
+        self.dtype = X.dtype
+
+    def chunks(self) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+        """Yield ``(row_offset, X_chunk, sample_weight_chunk)`` covering every row once, in order."""
+        if self.X.flags.writeable and self.X.flags.c_contiguous:
+            yield 0, self.X, self.sample_weight
+            return
+        buffer = np.empty((min(self._COPY_ROWS, self.n_samples), self.n_features), self.dtype)
+        for start in range(0, self.n_samples, self._COPY_ROWS):
+            stop = min(start + self._COPY_ROWS, self.n_samples)
+            piece = buffer[: stop - start]
+            piece[...] = self.X[start:stop]
+            weights = self.sample_weight[start:stop] if self.sample_weight.size else np.empty(0)
+            yield start, piece, weights
+
+
+def chunk_statistics(
+    X: np.ndarray,
+    sample_weight: np.ndarray,
+    kparams: KernelParams,
+    shift: np.ndarray,
+    *,
+    mode: int = SOFT,
+    resp: np.ndarray | None = None,
+    n_threads: int | None = None,
+) -> SufficientStats:
+    """Sufficient statistics of one chunk (the fused E-step)."""
+    n_components, n_features = kparams.means.shape
+    s2_rows = kparams.prec.shape[1]
+    resp_in = np.empty((0, n_components)) if resp is None else resp
+    nk, s1, s2, log_lik, weight_sum = em_statistics(
+        X,
+        sample_weight,
+        kparams.means,
+        kparams.prec,
+        kparams.log_const,
+        shift,
+        resp_in,
+        mode,
+        n_slots_for(X.shape[0], n_components, s2_rows, n_features),
+        n_threads=n_threads,
+    )
+    return SufficientStats(nk, s1, s2, shift, float(log_lik), float(weight_sum), X.shape[0])
+
+
+def collect_statistics(
+    chunks: Iterable[tuple[int, np.ndarray, np.ndarray]],
+    kparams: KernelParams,
+    shift: np.ndarray,
+    *,
+    mode: int = SOFT,
+    resp: np.ndarray | None = None,
+    n_threads: int | None = None,
+) -> SufficientStats:
+    """Sum the statistics of every chunk, in order.
+
+    ``resp`` (all rows' responsibilities, for ``mode=GIVEN``) is sliced alongside the chunks.
+    """
+    total = None
+    for start, X, sample_weight in chunks:
+        chunk_resp = None if resp is None else resp[start : start + X.shape[0]]
+        stats = chunk_statistics(
+            X, sample_weight, kparams, shift, mode=mode, resp=chunk_resp, n_threads=n_threads
+        )
+        total = stats if total is None else total + stats
+    if total is None:
+        raise ValueError("The data provided no rows.")
+    return total
+
+
+def score_chunk(
+    X: np.ndarray,
+    kparams: KernelParams,
+    *,
+    want_resp: bool = False,
+    want_labels: bool = False,
+    n_threads: int | None = None,
+    out_lse: np.ndarray | None = None,
+    out_resp: np.ndarray | None = None,
+    out_labels: np.ndarray | None = None,
+):
+    """Per-row log-likelihoods, and optionally responsibilities and labels, of one chunk."""
+    n_samples = X.shape[0]
+    n_components = kparams.means.shape[0]
+    lse = np.empty(n_samples) if out_lse is None else out_lse
+    if out_resp is None:
+        out_resp = np.empty((n_samples if want_resp else 0, n_components))
+    if out_labels is None:
+        out_labels = np.empty(n_samples if want_labels else 0, dtype=np.int64)
+    score_rows(
+        X,
+        kparams.means,
+        kparams.prec,
+        kparams.log_const,
+        lse,
+        out_resp,
+        out_labels,
+        n_threads=n_threads,
+    )
+    return lse, out_resp, out_labels
+
+
+def params_from_stats(
+    stats: SufficientStats, covariance_type: str, reg_covar: float, *, float32_hint=False
+) -> MixtureParams:
+    """The M-step: statistics to parameters, with the precision factors."""
+    weights, means, covariances = m_step(stats, covariance_type, reg_covar)
+    prec_chol = precision_cholesky(covariances, covariance_type, float32_hint=float32_hint)
+    return MixtureParams(weights, means, covariances, prec_chol, covariance_type)
+
+
+@dataclass
+class EMResult:
+    """Outcome of one EM run from one initialisation."""
+
+    params: MixtureParams
+    lower_bound: float
+    lower_bounds: list = field(default_factory=list)
+    n_iter: int = 0
+    converged: bool = False
+
+
+def run_em(
+    params: MixtureParams,
+    collect: Callable[[KernelParams, np.ndarray], SufficientStats],
+    *,
+    reg_covar: float,
+    tol: float,
+    max_iter: int,
+    lower_bound: float = -np.inf,
+    on_iteration: Callable[[int, float], None] | None = None,
+    float32_hint: bool = False,
+) -> EMResult:
+    """Run EM from ``params`` until the lower bound changes by less than ``tol``.
+
+    Parameters
+    ----------
+    params : MixtureParams
+        Starting parameters.
+    collect : callable
+        ``collect(kernel_params, shift)`` returns the summed :class:`SufficientStats` of all rows
+        (soft responsibilities) under those parameters.
+    reg_covar, tol, max_iter
+        As in scikit-learn.
+    lower_bound : float
+        Lower bound before the first iteration (``-inf`` unless warm-starting).
+    on_iteration : callable, optional
+        Called as ``on_iteration(n_iter, change)`` after each iteration (verbose output).
+
+    Notes
+    -----
+    As in scikit-learn, the lower bound of iteration ``t`` is the mean log-likelihood of the
+    parameters *entering* iteration ``t``; the returned parameters are those after its M-step.
+    """
+    lower_bounds = []
+    converged = False
+    n_iter = 0
+    for n_iter in range(1, max_iter + 1):
+        previous = lower_bound
+        shift = np.ascontiguousarray(params.means, dtype=np.float64)
+        stats = collect(kernel_params(params), shift)
+        lower_bound = stats.mean_log_likelihood
+        if not np.isfinite(lower_bound):
+            raise ValueError(
+                "The log-likelihood became non-finite during EM; the data or the parameters "
+                "contain values too large for float64."
+            )
+        params = params_from_stats(
+            stats, params.covariance_type, reg_covar, float32_hint=float32_hint
+        )
+        lower_bounds.append(lower_bound)
+        change = lower_bound - previous
+        if on_iteration is not None:
+            on_iteration(n_iter, change)
+        if abs(change) < tol:
+            converged = True
+            break
+    return EMResult(params, lower_bound, lower_bounds, n_iter, converged)

@@ -1,0 +1,468 @@
+"""``GaussianMixture``: scikit-learn's estimator, computed by fastgmm's kernels."""
+
+from __future__ import annotations
+
+import math
+import warnings
+from numbers import Integral, Real
+from time import time
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClusterMixin, DensityMixin, _fit_context
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+
+from . import stats as _stats
+from ._jit import resolve_n_threads
+from .em import ArrayChunks, collect_statistics, run_em, score_chunk
+from .init import DEFAULT_INIT_SAMPLE, INIT_METHODS, initial_params
+from .stats import MixtureParams, kernel_params
+from .validation import (
+    check_finite_rows,
+    check_means_init,
+    check_precisions_init,
+    check_weights_init,
+)
+
+
+class GaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
+    """Gaussian mixture model fitted by EM, a drop-in for ``sklearn.mixture.GaussianMixture``.
+
+    The constructor, fitted attributes, methods, warnings and error messages follow
+    scikit-learn 1.9. The E-step and the sufficient statistics run in one fused, parallel Numba
+    pass over row blocks; responsibilities are never stored for the whole data set during
+    ``fit``. Statistics accumulate in float64 whatever the input dtype, and results are
+    bit-identical for any number of threads.
+
+    Parameters
+    ----------
+    n_components : int, default=1
+        The number of mixture components.
+    covariance_type : {'full', 'tied', 'diag', 'spherical'}, default='full'
+        The form of the covariance matrices.
+    tol : float, default=1e-3
+        Convergence threshold on the change of the lower bound (mean log-likelihood).
+    reg_covar : float, default=1e-6
+        Non-negative regularisation added to the diagonal of covariances.
+    max_iter : int, default=100
+        The number of EM iterations to perform.
+    n_init : int, default=1
+        The number of initialisations; the best result is kept.
+    init_params : {'kmeans', 'k-means++', 'random', 'random_from_data'}, default='kmeans'
+        How responsibilities are initialised. 'kmeans' and 'k-means++' use fastgmm's own
+        k-means on a uniform sample of at most 100,000 rows.
+    weights_init, means_init, precisions_init : array-like, default=None
+        User-provided initial parameters, as in scikit-learn.
+    random_state : int, RandomState instance or None, default=None
+        Controls the initialisation and :meth:`sample`.
+    warm_start : bool, default=False
+        If True, each ``fit`` continues from the previous solution.
+    verbose : int, default=0
+        Verbosity as in scikit-learn.
+    verbose_interval : int, default=10
+        Iterations between verbose messages.
+    n_jobs : int, default=None
+        Threads for the kernels. None uses the CPUs this process may run on (honouring
+        ``NUMBA_NUM_THREADS``); -1 means the same; a positive value is used as given. Results do
+        not depend on it.
+
+    Attributes
+    ----------
+    weights_, means_, covariances_, precisions_, precisions_cholesky_ : ndarray
+        Fitted parameters, in the dtype of the training data.
+    converged_ : bool
+    n_iter_ : int
+    lower_bound_ : float
+        Mean log-likelihood of the best run's last iteration.
+    lower_bounds_ : list of float
+        The lower bound at each iteration of the best run.
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str
+        Only when ``X`` had string column names.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastgmm import GaussianMixture
+    >>> X = np.array([[1, 2], [1, 4], [1, 0], [10, 2], [10, 4], [10, 0]])
+    >>> gm = GaussianMixture(n_components=2, random_state=0).fit(X)
+    >>> np.sort(gm.means_[:, 0]).round(3)
+    array([ 1., 10.])
+    >>> gm.predict([[0, 0], [12, 3]]) == gm.predict([[1, 2], [10, 2]])
+    array([ True,  True])
+    """
+
+    _parameter_constraints: dict = {
+        "n_components": [Interval(Integral, 1, None, closed="left")],
+        "covariance_type": [StrOptions(set(_stats.COVARIANCE_TYPES))],
+        "tol": [Interval(Real, 0.0, None, closed="left")],
+        "reg_covar": [Interval(Real, 0.0, None, closed="left")],
+        "max_iter": [Interval(Integral, 0, None, closed="left")],
+        "n_init": [Interval(Integral, 1, None, closed="left")],
+        "init_params": [StrOptions(set(INIT_METHODS))],
+        "weights_init": ["array-like", None],
+        "means_init": ["array-like", None],
+        "precisions_init": ["array-like", None],
+        "random_state": ["random_state"],
+        "warm_start": ["boolean"],
+        "verbose": ["verbose"],
+        "verbose_interval": [Interval(Integral, 1, None, closed="left")],
+        "n_jobs": [Integral, None],
+    }
+
+    def __init__(
+        self,
+        n_components=1,
+        *,
+        covariance_type="full",
+        tol=1e-3,
+        reg_covar=1e-6,
+        max_iter=100,
+        n_init=1,
+        init_params="kmeans",
+        weights_init=None,
+        means_init=None,
+        precisions_init=None,
+        random_state=None,
+        warm_start=False,
+        verbose=0,
+        verbose_interval=10,
+        n_jobs=None,
+    ):
+        self.n_components = n_components
+        self.covariance_type = covariance_type
+        self.tol = tol
+        self.reg_covar = reg_covar
+        self.max_iter = max_iter
+        self.n_init = n_init
+        self.init_params = init_params
+        self.weights_init = weights_init
+        self.means_init = means_init
+        self.precisions_init = precisions_init
+        self.random_state = random_state
+        self.warm_start = warm_start
+        self.verbose = verbose
+        self.verbose_interval = verbose_interval
+        self.n_jobs = n_jobs
+
+    # ------------------------------------------------------------------ fitting
+    def fit(self, X, y=None, sample_weight=None):
+        """Estimate model parameters with the EM algorithm.
+
+        Runs ``n_init`` initialisations and keeps the one with the largest lower bound.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : Ignored
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative row weights (weighted EM); a weight of 2 counts a row twice.
+
+        Returns
+        -------
+        self : GaussianMixture
+        """
+        self._fit(X, sample_weight)
+        return self
+
+    def fit_predict(self, X, y=None, sample_weight=None):
+        """Fit the model and return the most probable component of each row of ``X``.
+
+        A final E-step with the best parameters makes the labels equal to
+        ``fit(X).predict(X)``.
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+        """
+        data = self._fit(X, sample_weight)
+        return self._score(data, want_labels=True)[2]
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def _fit(self, X, sample_weight):
+        X = validate_data(
+            self,
+            X,
+            dtype=[np.float64, np.float32],
+            ensure_min_samples=2,
+            ensure_all_finite=False,
+            order="C",
+        )
+        check_finite_rows(X)
+        if X.shape[0] < self.n_components:
+            raise ValueError(
+                "Expected n_samples >= n_components "
+                f"but got n_components = {self.n_components}, "
+                f"n_samples = {X.shape[0]}"
+            )
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(
+                sample_weight, X, dtype=np.float64, ensure_non_negative=True
+            )
+            if not sample_weight.any():
+                raise ValueError("sample_weight is all zero: at least one weight must be > 0.")
+        data = ArrayChunks(X, sample_weight)
+        self._fit_data(data)
+        return data
+
+    def _fit_data(self, data: ArrayChunks) -> None:
+        """EM with ``n_init`` restarts on validated data (the shared part of every fit)."""
+        n_features = data.n_features
+        user_init = self._check_init_params(n_features)
+        n_threads = resolve_n_threads(self.n_jobs)
+        float32_hint = data.dtype == np.float32
+
+        do_init = not (self.warm_start and hasattr(self, "converged_"))
+        n_init = self.n_init if do_init else 1
+        random_state = check_random_state(self.random_state)
+
+        def collect(kparams, shift):
+            return collect_statistics(data.chunks(), kparams, shift, n_threads=n_threads)
+
+        best = None
+        for init in range(n_init):
+            self._print_verbose_msg_init_beg(init)
+            if do_init:
+                params = self._initial_params(data, user_init, random_state, n_threads)
+                lower_bound = -np.inf
+            else:
+                params = self._current_params()
+                lower_bound = self.lower_bound_
+            if self.max_iter == 0:
+                result_params, result_lb, lbs, n_iter, converged = params, lower_bound, [], 0, False
+            else:
+                result = run_em(
+                    params,
+                    collect,
+                    reg_covar=self.reg_covar,
+                    tol=self.tol,
+                    max_iter=self.max_iter,
+                    lower_bound=lower_bound,
+                    on_iteration=self._print_verbose_msg_iter_end,
+                    float32_hint=float32_hint,
+                )
+                result_params, result_lb = result.params, result.lower_bound
+                lbs, n_iter, converged = result.lower_bounds, result.n_iter, result.converged
+                self._print_verbose_msg_init_end(result_lb, converged)
+            if best is None or result_lb > best[1]:
+                best = (result_params, result_lb, lbs, n_iter, converged)
+
+        params, lower_bound, lower_bounds, n_iter, converged = best
+        self.converged_ = converged
+        if not converged and self.max_iter > 0:
+            warnings.warn(
+                "Best performing initialization did not converge. "
+                "Try different init parameters, or increase max_iter, "
+                "tol, or check for degenerate data.",
+                ConvergenceWarning,
+            )
+        self._set_params(params, data.dtype)
+        self.n_iter_ = n_iter
+        self.lower_bound_ = lower_bound
+        self.lower_bounds_ = lower_bounds
+
+    def _check_init_params(self, n_features):
+        """Validated copies of the user's initial parameters (the estimator's own stay as given)."""
+        k = self.n_components
+        weights = None if self.weights_init is None else check_weights_init(self.weights_init, k)
+        means = (
+            None if self.means_init is None else check_means_init(self.means_init, k, n_features)
+        )
+        precisions = (
+            None
+            if self.precisions_init is None
+            else check_precisions_init(self.precisions_init, self.covariance_type, k, n_features)
+        )
+        return weights, means, precisions
+
+    def _initial_params(self, data, user_init, random_state, n_threads) -> MixtureParams:
+        weights, means, precisions = user_init
+        ctype = self.covariance_type
+        if weights is None or means is None or precisions is None:
+            params = initial_params(
+                data,
+                method=self.init_params,
+                n_components=self.n_components,
+                covariance_type=ctype,
+                reg_covar=self.reg_covar,
+                random_state=random_state,
+                init_sample=DEFAULT_INIT_SAMPLE,
+                n_threads=n_threads,
+                float32_hint=data.dtype == np.float32,
+            )
+        else:
+            params = MixtureParams(weights, means, None, None, ctype)
+        if weights is not None:
+            params.weights = weights
+        if means is not None:
+            params.means = means
+        if precisions is not None:
+            params.precisions_cholesky = _stats.precision_cholesky_from_precisions(
+                precisions, ctype
+            )
+            params.covariances = _stats.covariances_from_cholesky(params.precisions_cholesky, ctype)
+        return params
+
+    def _current_params(self) -> MixtureParams:
+        """The fitted parameters in float64, to continue from (warm start)."""
+        covariances = getattr(self, "covariances_", None)
+        return MixtureParams(
+            np.asarray(self.weights_, dtype=np.float64),
+            np.asarray(self.means_, dtype=np.float64),
+            None if covariances is None else np.asarray(covariances, dtype=np.float64),
+            np.asarray(self.precisions_cholesky_, dtype=np.float64),
+            self.covariance_type,
+        )
+
+    def _set_params(self, params: MixtureParams, dtype) -> None:
+        ctype = self.covariance_type
+        if params.covariances is None:
+            params.covariances = _stats.covariances_from_cholesky(params.precisions_cholesky, ctype)
+        self.weights_ = np.asarray(params.weights, dtype=dtype)
+        self.means_ = np.asarray(params.means, dtype=dtype)
+        self.covariances_ = np.asarray(params.covariances, dtype=dtype)
+        self.precisions_cholesky_ = np.asarray(params.precisions_cholesky, dtype=dtype)
+        self.precisions_ = _stats.precisions_from_cholesky(self.precisions_cholesky_, ctype)
+
+    # --------------------------------------------------------------- inference
+    def _validated(self, X) -> ArrayChunks:
+        check_is_fitted(self)
+        X = validate_data(
+            self,
+            X,
+            reset=False,
+            dtype=[np.float64, np.float32],
+            ensure_all_finite=False,
+            order="C",
+        )
+        check_finite_rows(X)
+        return ArrayChunks(X)
+
+    def _score(self, data: ArrayChunks, *, want_resp=False, want_labels=False):
+        """Per-row log-likelihood, responsibilities and labels from the fitted parameters."""
+        kparams = kernel_params(self._current_params())
+        n_threads = resolve_n_threads(self.n_jobs)
+        n = data.n_samples
+        lse = np.empty(n)
+        resp = np.empty((n if want_resp else 0, self.n_components))
+        labels = np.empty(n if want_labels else 0, dtype=np.int64)
+        for start, X, _ in data.chunks():
+            stop = start + X.shape[0]
+            score_chunk(
+                X,
+                kparams,
+                n_threads=n_threads,
+                out_lse=lse[start:stop],
+                out_resp=resp[start:stop] if want_resp else resp,
+                out_labels=labels[start:stop] if want_labels else labels,
+            )
+        return lse, resp, labels
+
+    def score_samples(self, X):
+        """Log-likelihood of each sample under the model.
+
+        Returns
+        -------
+        log_prob : ndarray of shape (n_samples,)
+        """
+        return self._score(self._validated(X))[0]
+
+    def score(self, X, y=None):
+        """Mean log-likelihood of ``X`` under the model."""
+        return float(np.mean(self.score_samples(X)))
+
+    def predict(self, X):
+        """Most probable component of each sample.
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+        """
+        return self._score(self._validated(X), want_labels=True)[2]
+
+    def predict_proba(self, X):
+        """Posterior probability of each component for each sample.
+
+        Returns
+        -------
+        resp : ndarray of shape (n_samples, n_components)
+        """
+        return self._score(self._validated(X), want_resp=True)[1]
+
+    def sample(self, n_samples=1):
+        """Draw samples from the fitted mixture (the same draws as scikit-learn's).
+
+        Returns
+        -------
+        X : ndarray of shape (n_samples, n_features)
+        y : ndarray of shape (n_samples,)
+            Component of each sample.
+        """
+        check_is_fitted(self)
+        if n_samples < 1:
+            raise ValueError(
+                "Invalid value for 'n_samples': %d . The sampling requires at "
+                "least one sample." % (n_samples)
+            )
+        _, n_features = self.means_.shape
+        rng = check_random_state(self.random_state)
+        counts = rng.multinomial(n_samples, np.asarray(self.weights_, dtype=np.float64))
+        means = np.asarray(self.means_, dtype=np.float64)
+        covs = np.asarray(self.covariances_, dtype=np.float64)
+        if self.covariance_type == "full":
+            parts = [rng.multivariate_normal(m, c, int(n)) for m, c, n in zip(means, covs, counts)]
+        elif self.covariance_type == "tied":
+            parts = [rng.multivariate_normal(m, covs, int(n)) for m, n in zip(means, counts)]
+        else:
+            parts = [
+                m + rng.standard_normal(size=(n, n_features)) * np.sqrt(c)
+                for m, c, n in zip(means, covs, counts)
+            ]
+        X = np.vstack(parts)
+        y = np.concatenate([np.full(int(n), k, dtype=np.int64) for k, n in enumerate(counts)])
+        return X, y
+
+    # ----------------------------------------------------------- model choice
+    def _n_parameters(self):
+        """Number of free parameters of the model."""
+        return _stats.n_parameters(self.covariance_type, self.n_components, self.means_.shape[1])
+
+    def bic(self, X):
+        """Bayesian information criterion on ``X`` (lower is better)."""
+        n = len(X)
+        return -2 * self.score(X) * n + self._n_parameters() * math.log(n)
+
+    def aic(self, X):
+        """Akaike information criterion on ``X`` (lower is better)."""
+        return -2 * self.score(X) * len(X) + 2 * self._n_parameters()
+
+    # ----------------------------------------------------------------- verbose
+    def _print_verbose_msg_init_beg(self, n_init):
+        if self.verbose == 1:
+            print("Initialization %d" % n_init)
+        elif self.verbose >= 2:
+            print("Initialization %d" % n_init)
+            self._init_prev_time = time()
+            self._iter_prev_time = self._init_prev_time
+
+    def _print_verbose_msg_iter_end(self, n_iter, diff_ll):
+        if n_iter % self.verbose_interval == 0:
+            if self.verbose == 1:
+                print("  Iteration %d" % n_iter)
+            elif self.verbose >= 2:
+                cur_time = time()
+                print(
+                    "  Iteration %d\t time lapse %.5fs\t ll change %.5f"
+                    % (n_iter, cur_time - self._iter_prev_time, diff_ll)
+                )
+                self._iter_prev_time = cur_time
+
+    def _print_verbose_msg_init_end(self, lb, init_has_converged):
+        converged_msg = "converged" if init_has_converged else "did not converge"
+        if self.verbose == 1:
+            print(f"Initialization {converged_msg}.")
+        elif self.verbose >= 2:
+            t = time() - self._init_prev_time
+            print(f"Initialization {converged_msg}. time lapse {t:.5f}s\t lower bound {lb:.5f}.")

@@ -1,0 +1,265 @@
+"""Sufficient statistics, the M-step, and the parameter conversions around them.
+
+Everything that turns kernel output into mixture parameters, or parameters into kernel input,
+lives here, so the in-memory, streaming and Dask fits share one copy of the maths.
+
+The statistics of a data set are additive over any partition of its rows::
+
+    nk[k]  = sum_i w_i r_ik
+    s1[k]  = sum_i w_i r_ik (x_i - shift_k)
+    s2[k]  = sum_i w_i r_ik (x_i - shift_k)(x_i - shift_k)^T      (full, tied)
+           = sum_i w_i r_ik (x_i - shift_k)**2                      (diag, spherical)
+
+Moments are taken about ``shift`` (the means of the previous iteration) rather than the origin:
+``cov = s2/nk - d d^T`` with ``d = s1/nk`` then subtracts two numbers of the size of the
+covariance, instead of two of the size of ``|x|^2``, so data far from 0 keep their digits.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import linalg
+
+COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
+
+_ILL_DEFINED = (
+    "Fitting the mixture model failed because some components have "
+    "ill-defined empirical covariance (for instance caused by singleton "
+    "or collapsed samples). Try to decrease the number of components, "
+    "increase reg_covar, or scale the input data."
+)
+_FLOAT32_HINT = (
+    " The numerical accuracy can also be improved by passing float64 data instead of float32."
+)
+
+
+@dataclass
+class SufficientStats:
+    """Additive statistics of some rows under fixed parameters (all float64).
+
+    Attributes
+    ----------
+    nk : ndarray of shape (n_components,)
+    s1 : ndarray of shape (n_components, n_features)
+    s2 : ndarray of shape (n_components, n_features, n_features) or (n_components, 1, n_features)
+        Upper triangle only for full factors; see :func:`m_step`.
+    shift : ndarray of shape (n_components, n_features)
+        The origin of ``s1`` and ``s2``. Statistics can only be added if their shifts agree.
+    log_lik : float
+        Weighted sum of the rows' log-likelihoods.
+    weight_sum : float
+        Sum of the sample weights (the number of rows when unweighted).
+    n_rows : int
+        Number of rows seen; used to prove that no row of a source was lost.
+    """
+
+    nk: np.ndarray
+    s1: np.ndarray
+    s2: np.ndarray
+    shift: np.ndarray
+    log_lik: float
+    weight_sum: float
+    n_rows: int
+
+    def __add__(self, other: SufficientStats) -> SufficientStats:
+        if not np.array_equal(self.shift, other.shift):
+            raise ValueError("Cannot add statistics taken about different shifts.")
+        return SufficientStats(
+            self.nk + other.nk,
+            self.s1 + other.s1,
+            self.s2 + other.s2,
+            self.shift,
+            self.log_lik + other.log_lik,
+            self.weight_sum + other.weight_sum,
+            self.n_rows + other.n_rows,
+        )
+
+    @property
+    def mean_log_likelihood(self) -> float:
+        """The lower bound that EM reports: the weighted mean log-likelihood per row."""
+        return self.log_lik / self.weight_sum
+
+
+@dataclass
+class MixtureParams:
+    """Parameters of a Gaussian mixture in scikit-learn's shapes (float64 during fitting)."""
+
+    weights: np.ndarray
+    means: np.ndarray
+    covariances: np.ndarray | None
+    precisions_cholesky: np.ndarray
+    covariance_type: str
+
+    @property
+    def n_components(self) -> int:
+        return self.means.shape[0]
+
+    @property
+    def n_features(self) -> int:
+        return self.means.shape[1]
+
+
+@dataclass
+class KernelParams:
+    """Parameters laid out for the kernels (see :mod:`fastgmm._kernels.blocks`)."""
+
+    means: np.ndarray
+    prec: np.ndarray
+    log_const: np.ndarray
+
+
+def m_step(stats: SufficientStats, covariance_type: str, reg_covar: float, dtype=np.float64):
+    """Turn sufficient statistics into new weights, means and covariances.
+
+    Follows scikit-learn's ``_estimate_gaussian_parameters`` (including its ``10 * eps`` guard on
+    empty components) but works from moments about ``stats.shift``.
+
+    Returns
+    -------
+    weights, means, covariances : ndarray
+        Weights normalised to sum to 1; covariances in scikit-learn's shape for the type.
+    """
+    nk = stats.nk + 10 * np.finfo(dtype).eps
+    offset = stats.s1 / nk[:, None]
+    means = stats.shift + offset
+    if covariance_type in ("full", "tied"):
+        s2 = _symmetrise_upper(stats.s2)
+        scatter = s2 / nk[:, None, None] - offset[:, :, None] * offset[:, None, :]
+        if covariance_type == "full":
+            covariances = scatter
+            _add_to_diagonal(covariances, reg_covar)
+        else:
+            covariances = np.tensordot(nk, scatter, axes=1) / nk.sum()
+            covariances = 0.5 * (covariances + covariances.T)
+            covariances[np.diag_indices_from(covariances)] += reg_covar
+    else:
+        variances = stats.s2[:, 0, :] / nk[:, None] - offset**2
+        if covariance_type == "diag":
+            covariances = variances + reg_covar
+        else:
+            covariances = variances.mean(axis=1) + reg_covar
+    return nk / nk.sum(), means, covariances
+
+
+def _symmetrise_upper(s2: np.ndarray) -> np.ndarray:
+    """Copy the upper triangle of each matrix onto its lower triangle."""
+    upper = np.triu(s2)
+    return upper + np.swapaxes(np.triu(s2, 1), -1, -2)
+
+
+def _add_to_diagonal(matrices: np.ndarray, value: float) -> None:
+    n = matrices.shape[-1]
+    idx = np.arange(n)
+    matrices[..., idx, idx] += value
+
+
+def precision_cholesky(covariances: np.ndarray, covariance_type: str, float32_hint=False):
+    """Upper-triangular Cholesky factors of the precisions, as sklearn's ``precisions_cholesky_``.
+
+    Raises
+    ------
+    ValueError
+        scikit-learn's message when a covariance is not positive definite.
+    """
+    message = _ILL_DEFINED + (_FLOAT32_HINT if float32_hint else "")
+    if covariance_type in ("full", "tied"):
+        matrices = covariances if covariance_type == "full" else covariances[None]
+        n_features = matrices.shape[-1]
+        eye = np.eye(n_features)
+        out = np.empty_like(matrices)
+        for k, cov in enumerate(matrices):
+            if not np.all(np.isfinite(cov)):
+                raise ValueError(message)
+            try:
+                cov_chol = linalg.cholesky(cov, lower=True)
+            except linalg.LinAlgError:
+                raise ValueError(message) from None
+            out[k] = linalg.solve_triangular(cov_chol, eye, lower=True).T
+        return out if covariance_type == "full" else out[0]
+    if not np.all(np.isfinite(covariances)) or np.any(covariances <= 0.0):
+        raise ValueError(message)
+    return 1.0 / np.sqrt(covariances)
+
+
+def precision_cholesky_from_precisions(precisions: np.ndarray, covariance_type: str):
+    """Upper Cholesky factors ``U`` with ``U U^T = precision`` (sklearn's flip trick)."""
+    if covariance_type in ("full", "tied"):
+        matrices = precisions if covariance_type == "full" else precisions[None]
+        out = np.stack([np.flip(linalg.cholesky(np.flip(p), lower=True)) for p in matrices])
+        return out if covariance_type == "full" else out[0]
+    return np.sqrt(precisions)
+
+
+def precisions_from_cholesky(prec_chol: np.ndarray, covariance_type: str) -> np.ndarray:
+    """``precisions_`` from ``precisions_cholesky_``."""
+    if covariance_type == "full":
+        return prec_chol @ np.swapaxes(prec_chol, 1, 2)
+    if covariance_type == "tied":
+        return prec_chol @ prec_chol.T
+    return prec_chol**2
+
+
+def covariances_from_cholesky(prec_chol: np.ndarray, covariance_type: str) -> np.ndarray:
+    """Covariances implied by precision factors (used when only precisions were given)."""
+    if covariance_type in ("full", "tied"):
+        matrices = prec_chol if covariance_type == "full" else prec_chol[None]
+        eye = np.eye(matrices.shape[-1])
+        covs = []
+        for u in matrices:
+            u_inv = linalg.solve_triangular(u, eye, lower=False)
+            covs.append(u_inv.T @ u_inv)
+        out = np.stack(covs)
+        return out if covariance_type == "full" else out[0]
+    return 1.0 / prec_chol**2
+
+
+def log_det_cholesky(prec_chol: np.ndarray, covariance_type: str, n_features: int):
+    """``log det U_k`` per component, as sklearn's ``_compute_log_det_cholesky``."""
+    if covariance_type == "full":
+        return np.log(np.diagonal(prec_chol, axis1=1, axis2=2)).sum(axis=1)
+    if covariance_type == "tied":
+        return np.log(np.diagonal(prec_chol)).sum()
+    if covariance_type == "diag":
+        return np.log(prec_chol).sum(axis=1)
+    return n_features * np.log(prec_chol)
+
+
+def kernel_params(params: MixtureParams) -> KernelParams:
+    """Lay parameters out for the kernels: float64, precision factors as a 3-D array."""
+    n_components, n_features = params.means.shape
+    ctype = params.covariance_type
+    prec_chol = np.asarray(params.precisions_cholesky, dtype=np.float64)
+    if ctype == "full":
+        prec = prec_chol
+    elif ctype == "tied":
+        prec = np.repeat(prec_chol[None], n_components, axis=0)
+    elif ctype == "diag":
+        prec = prec_chol[:, None, :]
+    else:
+        prec = np.repeat(prec_chol[:, None, None], n_features, axis=2)
+    log_det = np.broadcast_to(log_det_cholesky(prec_chol, ctype, n_features), (n_components,))
+    with np.errstate(divide="ignore"):
+        log_weights = np.log(np.asarray(params.weights, dtype=np.float64))
+    log_const = log_weights - 0.5 * n_features * math.log(2 * math.pi) + log_det
+    return KernelParams(
+        np.ascontiguousarray(params.means, dtype=np.float64),
+        np.ascontiguousarray(prec),
+        np.ascontiguousarray(log_const, dtype=np.float64),
+    )
+
+
+def n_parameters(covariance_type: str, n_components: int, n_features: int) -> int:
+    """Number of free parameters, as sklearn's ``GaussianMixture._n_parameters``."""
+    if covariance_type == "full":
+        cov_params = n_components * n_features * (n_features + 1) / 2.0
+    elif covariance_type == "diag":
+        cov_params = n_components * n_features
+    elif covariance_type == "tied":
+        cov_params = n_features * (n_features + 1) / 2.0
+    else:
+        cov_params = n_components
+    mean_params = n_features * n_components
+    return int(cov_params + mean_params + n_components - 1)

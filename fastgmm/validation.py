@@ -1,0 +1,100 @@
+"""Input checks whose messages say what is wrong and where.
+
+scikit-learn's ``validate_data`` handles shapes, dtypes, sparse input and feature names; these
+helpers add what it does not say: how many rows are non-finite and where the first one is, and
+the checks of user-given initial parameters (with scikit-learn's wording).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+# Rows checked per step of the finiteness scan: bounds the temporary boolean array.
+_SCAN_ROWS = 1 << 16
+
+
+def check_finite_rows(X: np.ndarray, name: str = "X", *, row_offset: int = 0) -> None:
+    """Raise ``ValueError`` if ``X`` holds NaN or infinity, naming the rows involved.
+
+    The scan runs in pieces so that its temporaries stay small for large inputs.
+    """
+    n_bad = 0
+    first = None
+    for start in range(0, X.shape[0], _SCAN_ROWS):
+        piece = X[start : start + _SCAN_ROWS]
+        bad_rows = ~np.isfinite(piece).all(axis=1)
+        count = int(bad_rows.sum())
+        if count and first is None:
+            row = int(np.argmax(bad_rows))
+            column = int(np.argmax(~np.isfinite(piece[row])))
+            first = (start + row, column, piece[row, column])
+        n_bad += count
+    if n_bad:
+        row, column, value = first
+        raise ValueError(
+            f"Input {name} contains NaN or infinity: {n_bad} row(s) have non-finite values; "
+            f"the first is row {row + row_offset} (column {column} is {value}). "
+            "Remove or impute these rows before fitting."
+        )
+
+
+def check_shape(param: np.ndarray, shape: tuple, name: str) -> None:
+    if param.shape != shape:
+        raise ValueError(
+            f"The parameter '{name}' should have the shape of {shape}, but got {param.shape}"
+        )
+
+
+def _as_float_array(value, name: str) -> np.ndarray:
+    try:
+        array = np.asarray(value)
+    except Exception as exc:  # ragged lists and the like
+        raise ValueError(f"The parameter '{name}' could not be converted to an array: {exc}")
+    if array.dtype.kind not in "biuf":
+        raise TypeError(f"The parameter '{name}' must be numeric, but has dtype {array.dtype}.")
+    array = array.astype(np.float64)
+    if not np.all(np.isfinite(array)):
+        raise ValueError(f"The parameter '{name}' contains NaN or infinity.")
+    return array
+
+
+def check_weights_init(weights, n_components: int) -> np.ndarray:
+    weights = _as_float_array(weights, "weights")
+    check_shape(weights, (n_components,), "weights")
+    if np.any(weights < 0.0) or np.any(weights > 1.0):
+        raise ValueError(
+            "The parameter 'weights' should be in the range [0, 1], but got max value "
+            f"{weights.max():.5f}, min value {weights.min():.5f}"
+        )
+    if not np.allclose(abs(1.0 - weights.sum()), 0.0, atol=1e-8):
+        raise ValueError(
+            "The parameter 'weights' should be normalized, but got sum(weights) = "
+            f"{weights.sum():.5f}"
+        )
+    return weights
+
+
+def check_means_init(means, n_components: int, n_features: int) -> np.ndarray:
+    means = _as_float_array(means, "means")
+    check_shape(means, (n_components, n_features), "means")
+    return means
+
+
+def check_precisions_init(precisions, covariance_type: str, n_components: int, n_features: int):
+    name = f"{covariance_type} precision"
+    precisions = _as_float_array(precisions, name)
+    shapes = {
+        "full": (n_components, n_features, n_features),
+        "tied": (n_features, n_features),
+        "diag": (n_components, n_features),
+        "spherical": (n_components,),
+    }
+    check_shape(precisions, shapes[covariance_type], name)
+    if covariance_type in ("full", "tied"):
+        matrices = precisions if covariance_type == "full" else precisions[None]
+        for matrix in matrices:
+            if not (np.allclose(matrix, matrix.T) and np.all(np.linalg.eigvalsh(matrix) > 0.0)):
+                raise ValueError(f"'{name}' should be symmetric, positive-definite")
+    elif np.any(precisions <= 0.0):
+        raise ValueError(f"'{name}' should be positive")
+    return precisions
