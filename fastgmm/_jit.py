@@ -64,9 +64,9 @@ def inline(func):
 def default_n_threads() -> int:
     """Threads fastgmm uses when the caller does not say.
 
-    ``NUMBA_NUM_THREADS`` wins when it is set (Numba reads it at start-up); otherwise the CPUs this
-    process may run on (its affinity mask, which schedulers such as SLURM narrow), capped by the size
-    of Numba's pool.
+    ``NUMBA_NUM_THREADS`` wins when it is set (Numba reads it at start-up); otherwise the CPUs
+    this process may run on (its affinity mask, which schedulers such as SLURM narrow), capped by
+    the size of Numba's pool.
     """
     try:
         available = len(os.sched_getaffinity(0))

@@ -79,7 +79,7 @@ class ArrayChunks:
         self.dtype = X.dtype
 
     def chunks(self) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
-        """Yield ``(row_offset, X_chunk, sample_weight_chunk)`` covering every row once, in order."""
+        """Yield ``(row_offset, X_chunk, sample_weight_chunk)`` covering every row once."""
         if self.X.flags.writeable and self.X.flags.c_contiguous:
             yield 0, self.X, self.sample_weight
             return

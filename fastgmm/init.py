@@ -182,7 +182,7 @@ def initial_params(
         points = np.asarray(data.X[rows], dtype=np.float64)
         return _point_params(points, n_samples, covariance_type, reg_covar, float32_hint)
     elif method == "k-means++":
-        sample, weights, sample_rows = _sample_rows(data, init_sample, random_state)
+        sample, weights, _ = _sample_rows(data, init_sample, random_state)
         centres, _ = kmeans_plusplus(sample, n_components, random_state, weights, n_threads)
         return _point_params(centres, n_samples, covariance_type, reg_covar, float32_hint)
     else:  # pragma: no cover - validated by the estimator

@@ -257,6 +257,7 @@ class GaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
                 "Try different init parameters, or increase max_iter, "
                 "tol, or check for degenerate data.",
                 ConvergenceWarning,
+                stacklevel=3,
             )
         self._set_params(params, data.dtype)
         self.n_iter_ = n_iter

@@ -49,7 +49,9 @@ def _as_float_array(value, name: str) -> np.ndarray:
     try:
         array = np.asarray(value)
     except Exception as exc:  # ragged lists and the like
-        raise ValueError(f"The parameter '{name}' could not be converted to an array: {exc}")
+        raise ValueError(
+            f"The parameter '{name}' could not be converted to an array: {exc}"
+        ) from None
     if array.dtype.kind not in "biuf":
         raise TypeError(f"The parameter '{name}' must be numeric, but has dtype {array.dtype}.")
     array = array.astype(np.float64)
