@@ -8,7 +8,7 @@ from numbers import Integral, Real
 from time import time
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClusterMixin, DensityMixin, _fit_context
+from sklearn.base import BaseEstimator, DensityMixin, _fit_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
@@ -27,7 +27,11 @@ from .validation import (
 )
 
 
-class GaussianMixture(DensityMixin, ClusterMixin, BaseEstimator):
+# Not a ClusterMixin, like scikit-learn's own GaussianMixture: ClusterMixin enrols the clustering
+# estimator checks, which need a ``labels_`` attribute (an n_samples array kept after every fit,
+# unaffordable on data that does not fit in memory) and a default of more than one component.
+# ``fit_predict`` is provided all the same.
+class GaussianMixture(DensityMixin, BaseEstimator):
     """Gaussian mixture model fitted by EM, a drop-in for ``sklearn.mixture.GaussianMixture``.
 
     The constructor, fitted attributes, methods, warnings and error messages follow
