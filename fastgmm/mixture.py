@@ -205,8 +205,6 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             sample_weight = _check_sample_weight(
                 sample_weight, X, dtype=np.float64, ensure_non_negative=True
             )
-            if not sample_weight.any():
-                raise ValueError("sample_weight is all zero: at least one weight must be > 0.")
         data = ArrayChunks(X, sample_weight)
         self._fit_data(data)
         return data

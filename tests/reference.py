@@ -62,8 +62,9 @@ def m_step(X, resp, covariance_type, reg_covar, sample_weight=None):
     return nk / nk.sum(), means, covs
 
 
-def fit(X, weights, means, covariances, covariance_type, *, n_iter, reg_covar=1e-6,
-        sample_weight=None):
+def fit(
+    X, weights, means, covariances, covariance_type, *, n_iter, reg_covar=1e-6, sample_weight=None
+):
     """``n_iter`` EM iterations; returns the final parameters and the lower bounds."""
     n_components, n_features = np.shape(means)
     lower_bounds = []

@@ -4,11 +4,11 @@ import warnings
 
 import numpy as np
 import pytest
+import reference
 from conftest import COVARIANCE_TYPES, initial_parameters, make_mixture_data
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.mixture import GaussianMixture as SklearnGaussianMixture
 
-import reference
 from fastgmm import GaussianMixture
 
 
@@ -82,7 +82,12 @@ def test_sample_weight_equals_duplicated_rows(blobs, covariance_type):
     # and against the weighted reference
     covs = reference.precisions_of(init["precisions_init"], covariance_type)
     _, means, _, lbs = reference.fit(
-        X, init["weights_init"], init["means_init"], covs, covariance_type, n_iter=10,
+        X,
+        init["weights_init"],
+        init["means_init"],
+        covs,
+        covariance_type,
+        n_iter=10,
         sample_weight=weights,
     )
     np.testing.assert_allclose(weighted.means_, means, rtol=1e-9)
@@ -114,7 +119,7 @@ def test_float32_input_keeps_float32_attributes(blobs, covariance_type):
 
 
 def test_kmeans_init_fits_well_separated_clusters():
-    X, labels = make_mixture_data(n_samples=900, n_features=2, n_components=3, seed=11)
+    X, _ = make_mixture_data(n_samples=900, n_features=2, n_components=3, seed=11)
     for init in ("kmeans", "k-means++", "random_from_data"):
         gm = GaussianMixture(3, init_params=init, random_state=0, n_init=2).fit(X)
         sk = SklearnGaussianMixture(3, init_params=init, random_state=0, n_init=2).fit(X)
@@ -200,9 +205,7 @@ def test_layouts_and_dtypes_are_converted(blobs):
     strided = np.repeat(blobs, 2, axis=0)[::2]
     np.testing.assert_allclose(gm.score_samples(strided), expected)
     ints = np.round(blobs).astype(np.int32)
-    np.testing.assert_allclose(
-        gm.score_samples(ints), gm.score_samples(ints.astype(np.float64))
-    )
+    np.testing.assert_allclose(gm.score_samples(ints), gm.score_samples(ints.astype(np.float64)))
     flags = blobs > 0
     assert np.isfinite(GaussianMixture(2, random_state=0, reg_covar=1e-3).fit(flags).lower_bound_)
     readonly = blobs.copy()
