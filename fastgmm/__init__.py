@@ -13,6 +13,8 @@ __version__ = "0.1.0"
 
 _PUBLIC = {
     "GaussianMixture": "fastgmm.mixture",
+    "save": "fastgmm.persistence",
+    "load": "fastgmm.persistence",
 }
 
 __all__ = ["__version__", *_PUBLIC]
