@@ -208,6 +208,7 @@ def run_em(
     lower_bound: float = -np.inf,
     on_iteration: Callable[[int, float], None] | None = None,
     float32_hint: bool = False,
+    degenerate=None,
 ) -> EMResult:
     """Run EM from ``params`` until the lower bound changes by less than ``tol``.
 
@@ -224,6 +225,10 @@ def run_em(
         Lower bound before the first iteration (``-inf`` unless warm-starting).
     on_iteration : callable, optional
         Called as ``on_iteration(n_iter, change)`` after each iteration (verbose output).
+    degenerate : fastgmm.degenerate.DegenerateHandler, optional
+        Runs the M-step under an ``on_degenerate`` policy (default: scikit-learn's, raise).
+        When it reinitialises or regularises a component, that iteration cannot be the last:
+        the changed parameters have not been scored yet.
 
     Notes
     -----
@@ -236,21 +241,33 @@ def run_em(
     for n_iter in range(1, max_iter + 1):
         previous = lower_bound
         shift = np.ascontiguousarray(params.means, dtype=np.float64)
-        stats = collect(kernel_params(params), shift)
+        kparams = kernel_params(params)
+        stats = collect(kparams, shift)
         lower_bound = stats.mean_log_likelihood
         if not np.isfinite(lower_bound):
             raise ValueError(
                 "The log-likelihood became non-finite during EM; the data or the parameters "
                 "contain values too large for float64."
             )
-        params = params_from_stats(
-            stats, params.covariance_type, reg_covar, float32_hint=float32_hint
-        )
+        repaired = False
+        if degenerate is None:
+            params = params_from_stats(
+                stats, params.covariance_type, reg_covar, float32_hint=float32_hint
+            )
+        else:
+            params, repaired = degenerate.m_step(
+                stats,
+                kparams,
+                n_iter,
+                covariance_type=params.covariance_type,
+                reg_covar=reg_covar,
+                float32_hint=float32_hint,
+            )
         lower_bounds.append(lower_bound)
         change = lower_bound - previous
         if on_iteration is not None:
             on_iteration(n_iter, change)
-        if abs(change) < tol:
+        if abs(change) < tol and not repaired:
             converged = True
             break
     return EMResult(params, lower_bound, lower_bounds, n_iter, converged)

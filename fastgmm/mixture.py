@@ -16,6 +16,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 
 from . import stats as _stats
 from ._jit import resolve_n_threads
+from .degenerate import ON_DEGENERATE, DegenerateHandler, initialise
 from .em import ArrayChunks, collect_statistics, run_em, score_chunk
 from .init import DEFAULT_INIT_SAMPLE, INIT_METHODS, initial_params
 from .stats import MixtureParams, kernel_params
@@ -71,6 +72,30 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         Threads for the kernels. None uses the CPUs this process may run on (honouring
         ``NUMBA_NUM_THREADS``); -1 means the same; a positive value is used as given. Results do
         not depend on it.
+    on_degenerate : {'raise', 'reinit', 'reg'}, default='raise'
+        What to do when a component collapses during EM: its covariance has no Cholesky factor
+        (singleton or duplicated rows, a feature constant inside the component, ``reg_covar``
+        too small for the scale of the data) or, for ``'reinit'``, it is empty (weight below a
+        millionth of an average row).
+
+        - ``'raise'``: scikit-learn's behaviour and message ("ill-defined empirical
+          covariance"). Use it when a collapse means the model is wrong for the data (too
+          many components, unscaled or duplicated data) and you want to be told, and for exact
+          parity with scikit-learn.
+        - ``'reinit'``: move the component to the worst-explained row of the last E-step
+          (lowest log-likelihood) with the average covariance of the healthy components, and
+          warn. Use it when every component should describe data (clustering, vector
+          quantisation, a fixed ``n_components`` chosen by the pipeline) and an empty or
+          collapsed one is wasted capacity. The lower bound may drop at these events.
+        - ``'reg'``: raise that component's own regularisation tenfold at a time (from
+          ``10 * reg_covar``, or from ``1e-6`` times the mean variance of the data when
+          ``reg_covar=0``) until its Cholesky factorisation succeeds; the raised value stays
+          for the rest of the run. Use it for density estimation when a component legitimately
+          lies in a lower-dimensional subspace (discrete or duplicated values, a feature that is
+          constant in one cluster) and should stay a tight but valid Gaussian.
+
+        Every action is recorded in ``degenerate_events_`` and announced by a
+        ``fastgmm.degenerate.DegenerateComponentWarning`` (a ``ConvergenceWarning``).
 
     Attributes
     ----------
@@ -83,6 +108,13 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     lower_bounds_ : list of float
         The lower bound at each iteration of the best run.
     n_features_in_ : int
+    degenerate_events_ : list of dict
+        The ``on_degenerate`` actions of the best run, in order: ``iteration`` (the 1-based EM
+        iteration whose M-step acted), ``component`` (None for the shared ``'tied'``
+        covariance), ``action`` (``'reinit'`` or ``'reg'``), ``reason`` (``'empty'`` or
+        ``'cholesky'``), and ``row`` (``'reinit'``: the row the component moved to) or
+        ``reg_covar`` (``'reg'``: the component's regularisation from then on). Empty when
+        nothing collapsed.
     feature_names_in_ : ndarray of str
         Only when ``X`` had string column names.
 
@@ -114,6 +146,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         "verbose": ["verbose"],
         "verbose_interval": [Interval(Integral, 1, None, closed="left")],
         "n_jobs": [Integral, None],
+        "on_degenerate": [StrOptions(set(ON_DEGENERATE))],
     }
 
     def __init__(
@@ -134,6 +167,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         verbose=0,
         verbose_interval=10,
         n_jobs=None,
+        on_degenerate="raise",
     ):
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -150,6 +184,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         self.verbose = verbose
         self.verbose_interval = verbose_interval
         self.n_jobs = n_jobs
+        self.on_degenerate = on_degenerate
 
     # ------------------------------------------------------------------ fitting
     def fit(self, X, y=None, sample_weight=None):
@@ -227,14 +262,27 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         for init in range(n_init):
             self._print_verbose_msg_init_beg(init)
             if do_init:
-                params = self._initial_params(data, user_init, random_state, n_threads)
+                params, init_events = initialise(
+                    self.on_degenerate,
+                    lambda reg: self._initial_params(
+                        data, user_init, random_state, n_threads, reg_covar=reg
+                    ),
+                    reg_covar=self.reg_covar,
+                    random_state=random_state,
+                    chunks=getattr(data, "chunks", None),
+                )
                 lower_bound = -np.inf
             else:
-                params = self._current_params()
+                params, init_events = self._current_params(), []
                 lower_bound = self.lower_bound_
+            events = init_events
             if self.max_iter == 0:
                 result_params, result_lb, lbs, n_iter, converged = params, lower_bound, [], 0, False
             else:
+                # Engines without ``chunks()`` (Dask) cannot run the reinit's scoring pass.
+                handler = DegenerateHandler(
+                    self.on_degenerate, getattr(data, "chunks", None), n_threads=n_threads
+                )
                 result = run_em(
                     params,
                     collect,
@@ -244,14 +292,16 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                     lower_bound=lower_bound,
                     on_iteration=self._print_verbose_msg_iter_end,
                     float32_hint=float32_hint,
+                    degenerate=handler,
                 )
+                events = init_events + handler.events
                 result_params, result_lb = result.params, result.lower_bound
                 lbs, n_iter, converged = result.lower_bounds, result.n_iter, result.converged
                 self._print_verbose_msg_init_end(result_lb, converged)
             if best is None or result_lb > best[1]:
-                best = (result_params, result_lb, lbs, n_iter, converged)
+                best = (result_params, result_lb, lbs, n_iter, converged, events)
 
-        params, lower_bound, lower_bounds, n_iter, converged = best
+        params, lower_bound, lower_bounds, n_iter, converged, events = best
         self.converged_ = converged
         if not converged and self.max_iter > 0:
             warnings.warn(
@@ -265,6 +315,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         self.n_iter_ = n_iter
         self.lower_bound_ = lower_bound
         self.lower_bounds_ = lower_bounds
+        self.degenerate_events_ = events
 
     def _check_init_params(self, n_features):
         """Validated copies of the user's initial parameters (the estimator's own stay as given)."""
@@ -280,7 +331,9 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         )
         return weights, means, precisions
 
-    def _initial_params(self, data, user_init, random_state, n_threads) -> MixtureParams:
+    def _initial_params(
+        self, data, user_init, random_state, n_threads, reg_covar=None
+    ) -> MixtureParams:
         weights, means, precisions = user_init
         ctype = self.covariance_type
         if weights is None or means is None or precisions is None:
@@ -289,7 +342,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                 method=self.init_params,
                 n_components=self.n_components,
                 covariance_type=ctype,
-                reg_covar=self.reg_covar,
+                reg_covar=self.reg_covar if reg_covar is None else reg_covar,
                 random_state=random_state,
                 init_sample=DEFAULT_INIT_SAMPLE,
                 n_threads=n_threads,
