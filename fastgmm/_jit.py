@@ -44,11 +44,17 @@ class KernelPair:
         self.__name__ = func.__name__
 
     def __call__(self, *args, n_threads=None):
-        """Run the parallel flavour with ``n_threads`` threads, or the serial one for 1 thread."""
-        if n_threads == 1 or _must_run_serial():
-            return self.serial(*args)
-        with thread_limit(n_threads):
-            return self.parallel(*args)
+        """Run the kernel with ``n_threads`` Numba threads and single-threaded BLAS.
+
+        The parallel flavour is used even for one thread: it is the code that gives the reference
+        results, and Numba optimises it better than the serial one. The serial twin runs only
+        where a parallel region is unsafe (see :func:`_must_run_serial`).
+        """
+        with single_threaded_blas():
+            if _must_run_serial():
+                return self.serial(*args)
+            with thread_limit(n_threads):
+                return self.parallel(*args)
 
 
 def kernel(func):
@@ -108,6 +114,49 @@ def thread_limit(n_threads):
         yield
     finally:
         numba.set_num_threads(previous)
+
+
+class _SingleThreadedBlas:
+    """Keep BLAS at one thread while any kernel runs (re-entrant and thread-safe).
+
+    Kernels call BLAS (through ``np.dot``) from inside their own parallel loop; if BLAS also
+    started its threads, each Numba thread would spawn more and the machine would thrash (measured:
+    20x slower). The limit is process-wide in BLAS, so concurrent kernels share one limit and the
+    last one out restores the user's setting.
+    """
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._depth = 0
+        self._limit = None
+        self._controller = None
+
+    def __enter__(self):
+        with self._lock:
+            if self._depth == 0:
+                if self._controller is None:
+                    from threadpoolctl import ThreadpoolController
+
+                    self._controller = ThreadpoolController()
+                self._limit = self._controller.limit(limits=1, user_api="blas")
+            self._depth += 1
+        return self
+
+    def __exit__(self, *exc):
+        with self._lock:
+            self._depth -= 1
+            if self._depth == 0:
+                self._limit.restore_original_limits()
+                self._limit = None
+        return False
+
+
+_BLAS_GUARD = _SingleThreadedBlas()
+
+
+def single_threaded_blas():
+    """Context manager: BLAS runs single-threaded inside (see :class:`_SingleThreadedBlas`)."""
+    return _BLAS_GUARD
 
 
 _MAIN_THREAD = threading.main_thread()

@@ -30,11 +30,17 @@ from .._jit import inline
 # Rows per block. 256 float64 rows of up to 512 features stay within L2, and the partition of the
 # data into blocks never depends on the thread count (see estep.py), so results are reproducible.
 BLOCK = 256
+# From this many features on, full-covariance products go through BLAS (see weighted_log_prob).
+GEMM_MIN_FEATURES = 16
 
 
 @inline
 def load_block(X, start, n_rows, xt):
-    """Copy rows ``start:start+n_rows`` of ``X`` transposed into ``xt`` as float64."""
+    """Copy rows ``start:start+n_rows`` of ``X`` transposed into ``xt`` as float64.
+
+    Columns past ``n_rows`` keep what an earlier block left there; drivers allocate ``xt`` with
+    zeros so that those columns are always finite.
+    """
     n_features = X.shape[1]
     for i in range(n_rows):
         for d in range(n_features):
@@ -62,27 +68,40 @@ def centre(xt, n_rows, mean, diff):
 
 
 @inline
-def weighted_log_prob(xt, n_rows, means, prec, log_const, lp, diff, acc, sq):
+def weighted_log_prob(xt, n_rows, means, prec, log_const, lp, diff, work, sq):
     """Fill ``lp[k, i]`` with ``log w_k + log N(x_i | k)`` for every component.
 
-    For full/tied factors this is a triangular product per component: column ``e`` of
-    ``(x - mu_k) U_k`` only needs features ``d <= e`` because ``U_k`` is upper triangular, which
-    halves the flops of a dense product.
+    Full/tied factors with at least ``GEMM_MIN_FEATURES`` features go through BLAS: the block's
+    ``U_k^T (x - mu_k)`` is one small matrix product per component, several times faster than any
+    loop nest Numba emits. Below that size the call overhead dominates and a triangular loop, which
+    only touches the ``d <= e`` half of ``U_k``, is faster. ``work`` is a scratch array shaped
+    like ``xt``; for the BLAS path the whole block width is computed, and the columns past
+    ``n_rows`` (stale but finite rows of an earlier block) are ignored.
     """
     n_components = means.shape[0]
     n_features = xt.shape[0]
     is_diag = prec.shape[1] == 1
+    use_blas = not is_diag and n_features >= GEMM_MIN_FEATURES
+    width = xt.shape[1] if use_blas else n_rows
     for k in range(n_components):
-        centre(xt, n_rows, means[k], diff)
-        for i in range(n_rows):
+        for i in range(width):
             sq[i] = 0.0
         if is_diag:
             for d in range(n_features):
                 u = prec[k, 0, d]
+                m = means[k, d]
                 for i in range(n_rows):
-                    y = diff[d, i] * u
+                    y = (xt[d, i] - m) * u
                     sq[i] += y * y
+        elif use_blas:
+            centre(xt, width, means[k], diff)
+            np.dot(prec[k].T, diff, work)
+            for e in range(n_features):
+                for i in range(width):
+                    sq[i] += work[e, i] * work[e, i]
         else:
+            centre(xt, n_rows, means[k], diff)
+            acc = work[0]
             for e in range(n_features):
                 for i in range(n_rows):
                     acc[i] = 0.0
@@ -142,39 +161,62 @@ def harden(lp, n_rows):
 
 
 @inline
-def accumulate(xt, n_rows, w, resp, shift, nk, s1, s2, diff, wd):
+def accumulate(xt, n_rows, w, resp, shift, nk, s1, s2, diff, work, wr, gram):
     """Add the block's sufficient statistics about ``shift`` into ``nk``, ``s1``, ``s2``.
 
     ``nk[k] += sum_i w_i r_ik``, ``s1[k] += sum_i w_i r_ik (x_i - shift_k)`` and the second moment
-    ``s2[k] += sum_i w_i r_ik (x_i - shift_k)(x_i - shift_k)^T`` (upper triangle only for full
-    factors, the diagonal ``s2[k, 0]`` for diagonal ones). Moments about a shift near the
-    component mean keep their digits when the data sit far from the origin.
+    ``s2[k] += sum_i w_i r_ik (x_i - shift_k)(x_i - shift_k)^T`` (at least the upper triangle for
+    full factors, the diagonal ``s2[k, 0]`` for diagonal ones). Moments about a shift near the
+    component mean keep their digits when the data sit far from the origin. ``wr`` (BLOCK,) and
+    ``gram`` (D, D) are scratch arrays.
     """
     n_components, n_features = shift.shape
     is_diag = s2.shape[1] == 1
+    use_blas = not is_diag and n_features >= GEMM_MIN_FEATURES
+    width = xt.shape[1] if use_blas else n_rows
     for k in range(n_components):
         total = 0.0
         for i in range(n_rows):
-            total += w[i] * resp[k, i]
+            v = w[i] * resp[k, i]
+            wr[i] = v
+            total += v
         if total == 0.0:
             continue  # hard assignments leave most components empty in a block
         nk[k] += total
-        centre(xt, n_rows, shift[k], diff)
-        for d in range(n_features):
-            first = 0.0
-            for i in range(n_rows):
-                v = w[i] * resp[k, i] * diff[d, i]
-                wd[i] = v
-                first += v
-            s1[k, d] += first
-            if is_diag:
+        for i in range(n_rows, width):
+            wr[i] = 0.0
+        if is_diag:
+            for d in range(n_features):
+                m = shift[k, d]
+                first = 0.0
                 second = 0.0
                 for i in range(n_rows):
-                    second += wd[i] * diff[d, i]
+                    v = xt[d, i] - m
+                    t = wr[i] * v
+                    first += t
+                    second += t * v
+                s1[k, d] += first
                 s2[k, 0, d] += second
-            else:
+            continue
+        centre(xt, width, shift[k], diff)
+        for d in range(n_features):
+            first = 0.0
+            for i in range(width):
+                v = wr[i] * diff[d, i]
+                work[d, i] = v
+                first += v
+            s1[k, d] += first
+        if use_blas:
+            # One BLAS product for the whole matrix: twice the flops of the triangle, but far
+            # faster than a loop nest.
+            np.dot(work, diff.T, gram)
+            for d in range(n_features):
+                for e in range(n_features):
+                    s2[k, d, e] += gram[d, e]
+        else:
+            for d in range(n_features):
                 for e in range(d, n_features):
                     second = 0.0
                     for i in range(n_rows):
-                        second += wd[i] * diff[e, i]
+                        second += work[d, i] * diff[e, i]
                     s2[k, d, e] += second

@@ -66,8 +66,10 @@ def em_statistics(X, sample_weight, means, prec, log_const, shift, resp_in, mode
     ll_p = np.zeros(n_slots)
     sw_p = np.zeros(n_slots)
     for p in prange(n_slots):
-        xt = np.empty((n_features, BLOCK))
-        diff = np.empty((n_features, BLOCK))
+        xt = np.zeros((n_features, BLOCK))
+        diff = np.zeros((n_features, BLOCK))
+        work = np.zeros((n_features, BLOCK))
+        gram = np.empty((n_features, n_features))
         lp = np.empty((n_components, BLOCK))
         w = np.empty(BLOCK)
         acc = np.empty(BLOCK)
@@ -83,7 +85,7 @@ def em_statistics(X, sample_weight, means, prec, log_const, shift, resp_in, mode
                     for i in range(n_rows):
                         lp[k, i] = resp_in[start + i, k]
             else:
-                weighted_log_prob(xt, n_rows, means, prec, log_const, lp, diff, acc, sq)
+                weighted_log_prob(xt, n_rows, means, prec, log_const, lp, diff, work, sq)
                 if mode == SOFT:
                     normalise(lp, n_rows, lse, acc)
                 else:
@@ -101,7 +103,7 @@ def em_statistics(X, sample_weight, means, prec, log_const, shift, resp_in, mode
             for i in range(n_rows):
                 weight += w[i]
             sw_p[p] += weight
-            accumulate(xt, n_rows, w, lp, shift, nk_p[p], s1_p[p], s2_p[p], diff, sq)
+            accumulate(xt, n_rows, w, lp, shift, nk_p[p], s1_p[p], s2_p[p], diff, work, sq, gram)
     # Fixed-order reduction over slots: the same sum whatever thread ran each slot.
     nk = nk_p[0].copy()
     s1 = s1_p[0].copy()
@@ -131,8 +133,9 @@ def score_rows(X, means, prec, log_const, out_lse, out_resp, out_labels):
     want_resp = out_resp.shape[0] > 0
     want_labels = out_labels.shape[0] > 0
     for b in prange(n_blocks):
-        xt = np.empty((n_features, BLOCK))
+        xt = np.zeros((n_features, BLOCK))
         diff = np.empty((n_features, BLOCK))
+        work = np.empty((n_features, BLOCK))
         lp = np.empty((n_components, BLOCK))
         acc = np.empty(BLOCK)
         sq = np.empty(BLOCK)
@@ -140,7 +143,7 @@ def score_rows(X, means, prec, log_const, out_lse, out_resp, out_labels):
         start = b * BLOCK
         n_rows = min(BLOCK, n_samples - start)
         load_block(X, start, n_rows, xt)
-        weighted_log_prob(xt, n_rows, means, prec, log_const, lp, diff, acc, sq)
+        weighted_log_prob(xt, n_rows, means, prec, log_const, lp, diff, work, sq)
         if want_labels:
             for i in range(n_rows):
                 best = 0
