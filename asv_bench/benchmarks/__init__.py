@@ -1,0 +1,215 @@
+"""fastgmm's asv benchmarks, and the data model they share with ``asv_bench/compare.py``.
+
+Every benchmark times *fixed work*: data drawn with a seeded RNG from a known mixture, explicit
+initial weights, means and precisions (the truth, perturbed), ``tol=0`` and a fixed ``max_iter``.
+A change in convergence then cannot pass for a change in speed, and every implementation that is
+compared starts from the same parameters.
+
+This module imports only NumPy, so ``compare.py`` can use it without asv installed.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
+
+# Suite sizes as (n_samples, n_features, n_components). "medium" is the default scale of the
+# suite; the large reference configurations of the issue belong to compare.py.
+SIZES = {
+    "small": (20_000, 8, 4),
+    "medium": (200_000, 16, 8),
+}
+
+# EM iterations per timed fit. Enough that per-fit overheads (validation, final attribute
+# conversion) are a small part of the time, few enough for `asv run --quick`.
+FIT_ITERATIONS = 5
+
+REG_COVAR = 1e-6
+
+
+@dataclass
+class Mixture:
+    """A data set drawn from a known mixture, with one shared initialisation.
+
+    Attributes
+    ----------
+    X : ndarray of shape (n_samples, n_features), C-contiguous
+    covariance_type : str
+    weights, means, covariances : ndarray
+        The true parameters (covariances in scikit-learn's shape for the type).
+    weights_init, means_init, covariances_init, precisions_init : ndarray
+        The initialisation every implementation receives (float64).
+    """
+
+    X: np.ndarray
+    covariance_type: str
+    weights: np.ndarray
+    means: np.ndarray
+    covariances: np.ndarray
+    weights_init: np.ndarray
+    means_init: np.ndarray
+    covariances_init: np.ndarray
+    precisions_init: np.ndarray
+
+    @property
+    def n_components(self) -> int:
+        return self.means.shape[0]
+
+    def init_kwargs(self) -> dict:
+        """``weights_init``, ``means_init`` and ``precisions_init`` as estimator keywords.
+
+        Cast to the dtype of ``X``, as a fit on float32 data would produce them; every
+        implementation receives these same arrays.
+        """
+        dtype = self.X.dtype
+        return {
+            "weights_init": self.weights_init.astype(dtype),
+            "means_init": self.means_init.astype(dtype),
+            "precisions_init": self.precisions_init.astype(dtype),
+        }
+
+
+def _random_spd(rng, n_features):
+    """A random covariance with eigenvalues of order 0.5 to 3 (well conditioned)."""
+    factor = rng.normal(size=(n_features, n_features)) / np.sqrt(n_features)
+    return factor @ factor.T + 0.5 * np.eye(n_features)
+
+
+def make_mixture(
+    n_samples,
+    n_features,
+    n_components,
+    covariance_type="full",
+    *,
+    dtype=np.float64,
+    seed=0,
+    separation=3.0,
+):
+    """Draw ``n_samples`` rows from a random mixture of the given covariance type.
+
+    The initialisation is the truth perturbed: uniform weights, means moved by a quarter of the
+    component spread, covariances inflated by 1.5. Two calls with the same arguments return the
+    same data bit for bit.
+
+    Parameters
+    ----------
+    n_samples, n_features, n_components : int
+    covariance_type : {'full', 'tied', 'diag', 'spherical'}
+    dtype : numpy dtype, default=float64
+        Dtype of ``X``; the parameters stay float64.
+    seed : int
+    separation : float
+        Standard deviation of the component means around 0.
+
+    Returns
+    -------
+    Mixture
+    """
+    if covariance_type not in COVARIANCE_TYPES:
+        raise ValueError(
+            f"covariance_type must be one of {COVARIANCE_TYPES}, got {covariance_type!r}"
+        )
+    rng = np.random.default_rng(seed)
+    weights = rng.dirichlet(np.full(n_components, 5.0))
+    means = rng.normal(scale=separation, size=(n_components, n_features))
+    if covariance_type == "full":
+        covariances = np.stack([_random_spd(rng, n_features) for _ in range(n_components)])
+        factors = np.linalg.cholesky(covariances)
+    elif covariance_type == "tied":
+        covariances = _random_spd(rng, n_features)
+        factors = np.repeat(np.linalg.cholesky(covariances)[None], n_components, axis=0)
+    elif covariance_type == "diag":
+        covariances = rng.uniform(0.5, 2.0, size=(n_components, n_features))
+        factors = np.stack([np.diag(np.sqrt(c)) for c in covariances])
+    else:
+        covariances = rng.uniform(0.5, 2.0, size=n_components)
+        factors = np.stack([np.sqrt(c) * np.eye(n_features) for c in covariances])
+
+    counts = rng.multinomial(n_samples, weights)
+    X = np.empty((n_samples, n_features), dtype=dtype)
+    start = 0
+    for k, count in enumerate(counts):
+        noise = rng.standard_normal((count, n_features))
+        X[start : start + count] = means[k] + noise @ factors[k].T
+        start += count
+    # Interleave the components, as real data would be (blocks of one component would make the
+    # E-step's branches unrealistically predictable).
+    X = np.ascontiguousarray(X[rng.permutation(n_samples)])
+
+    covariances_init = covariances * 1.5
+    if covariance_type in ("full", "tied"):
+        precisions_init = np.linalg.inv(covariances_init)
+    else:
+        precisions_init = 1.0 / covariances_init
+    return Mixture(
+        X=X,
+        covariance_type=covariance_type,
+        weights=weights,
+        means=means,
+        covariances=covariances,
+        weights_init=np.full(n_components, 1.0 / n_components),
+        means_init=means + 0.25 * rng.normal(size=means.shape),
+        covariances_init=covariances_init,
+        precisions_init=precisions_init,
+    )
+
+
+def flops_per_iteration(covariance_type, n_samples, n_features, n_components):
+    """Useful floating-point operations of one EM iteration, for GFLOP/s figures.
+
+    full, tied: ``2 N K D^2`` (a triangular solve per row and component in the E-step, a
+    rank-one update of the upper triangle in the statistics; ``D^2`` each).
+    diag, spherical: ``4 N K D`` (the same two passes, ``2 D`` each).
+    Lower-order terms (log-sum-exp, the M-step's Cholesky factors) are left out.
+    """
+    n, d, k = n_samples, n_features, n_components
+    if covariance_type in ("full", "tied"):
+        return 2.0 * n * k * d * d
+    if covariance_type in ("diag", "spherical"):
+        return 4.0 * n * k * d
+    raise ValueError(f"Unknown covariance_type {covariance_type!r}")
+
+
+def fixed_work_params(mixture, covariance_type=None, max_iter=FIT_ITERATIONS):
+    """Estimator keywords for a fit of exactly ``max_iter`` EM iterations from the shared init."""
+    return {
+        "n_components": mixture.n_components,
+        "covariance_type": covariance_type or mixture.covariance_type,
+        "tol": 0.0,
+        "max_iter": max_iter,
+        "reg_covar": REG_COVAR,
+        **mixture.init_kwargs(),
+    }
+
+
+def available_cpus() -> int:
+    """CPUs this process may run on (its affinity mask)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - macOS and Windows have no affinity API
+        return os.cpu_count() or 1
+
+
+def warm_jit(dtype="float64", n_jobs=None):
+    """Compile (or load from the on-disk cache) every kernel a fit and a prediction use.
+
+    Called from ``setup`` so that no timed call pays for Numba compilation. The kernels are
+    specialised on the input dtype only, so one small fit with k-means initialisation (the
+    k-means, hard-assignment and EM kernels) and one ``predict_proba`` (the scoring kernel) per
+    dtype are enough. ``n_jobs=1`` runs (and so compiles) the serial twins of the kernels.
+    """
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+
+    from fastgmm import GaussianMixture
+
+    mixture = make_mixture(2_000, 3, 2, "full", dtype=np.dtype(dtype), seed=123)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model = GaussianMixture(2, max_iter=2, random_state=0, n_jobs=n_jobs).fit(mixture.X)
+    model.predict_proba(mixture.X)
