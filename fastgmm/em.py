@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._kernels.blocks import BLOCK
+from ._kernels.blocks import BLOCK, GEMM_MIN_FEATURES
 from ._kernels.estep import GIVEN, HARD, SOFT, em_statistics, score_rows
 from .stats import (
     KernelParams,
@@ -44,13 +44,29 @@ _PARTIALS_BUDGET = 256 * 2**20
 _MAX_SLOTS = 64
 
 
-def n_slots_for(n_rows: int, n_components: int, s2_rows: int, n_features: int) -> int:
+def block_rows_for(n_features: int, s2_rows: int) -> int:
+    """Rows per E-step block for a problem shape.
+
+    The loop kernels want blocks that stay in L1/L2 (``BLOCK`` rows). The BLAS path (full
+    covariances from ``GEMM_MIN_FEATURES`` features) wants larger products to amortise BLAS's
+    packing. Measured (one thread): on N=1e4, D=128, K=16 1024-row blocks take 20% less time
+    than 256-row ones, and 2048 rows gain nothing more; on D=32, K=32 blocks beyond 1024 rows
+    were slower.
+    """
+    if s2_rows == 1 or n_features < GEMM_MIN_FEATURES:
+        return BLOCK
+    return int(min(1024, max(BLOCK, (2**17 // n_features) // 64 * 64)))
+
+
+def n_slots_for(
+    n_rows: int, n_components: int, s2_rows: int, n_features: int, block: int = BLOCK
+) -> int:
     """Number of partial-statistics slots for a kernel call.
 
     Depends only on the problem's shape, never on the thread count, so the order of every sum is
     fixed and results are bit-identical for any number of threads.
     """
-    n_blocks = max(1, -(-n_rows // BLOCK))
+    n_blocks = max(1, -(-n_rows // block))
     per_slot = 8 * n_components * (1 + n_features + s2_rows * n_features)
     return int(max(1, min(n_blocks, _MAX_SLOTS, _PARTIALS_BUDGET // max(per_slot, 1))))
 
@@ -106,6 +122,7 @@ def chunk_statistics(
     n_components, n_features = kparams.means.shape
     s2_rows = kparams.prec.shape[1]
     resp_in = np.empty((0, n_components)) if resp is None else resp
+    block = block_rows_for(n_features, s2_rows)
     nk, s1, s2, log_lik, weight_sum = em_statistics(
         X,
         sample_weight,
@@ -115,7 +132,8 @@ def chunk_statistics(
         shift,
         resp_in,
         mode,
-        n_slots_for(X.shape[0], n_components, s2_rows, n_features),
+        n_slots_for(X.shape[0], n_components, s2_rows, n_features, block),
+        block,
         n_threads=n_threads,
     )
     return SufficientStats(nk, s1, s2, shift, float(log_lik), float(weight_sum), X.shape[0])
@@ -173,6 +191,7 @@ def score_chunk(
         lse,
         out_resp,
         out_labels,
+        block_rows_for(X.shape[1], kparams.prec.shape[1]),
         n_threads=n_threads,
     )
     return lse, out_resp, out_labels

@@ -1,6 +1,6 @@
 """Serial building blocks that the drivers in :mod:`fastgmm._kernels.estep` run once per block.
 
-A block is up to ``BLOCK`` rows, copied transposed into a ``(n_features, BLOCK)`` float64 buffer
+A block is up to ``block`` rows, copied transposed into a ``(n_features, block)`` float64 buffer
 ``xt``. Working on the transpose puts the row index innermost, so every inner loop runs over
 contiguous memory with independent iterations, which LLVM turns into SIMD code; it also converts
 float32 input to float64 once, so every accumulation happens in float64.
@@ -26,9 +26,12 @@ where ``c_k`` (``log_const``) is computed once per iteration outside the kernels
 import numpy as np
 
 from .._jit import inline
+from .blas import gram_lower, upper_transpose_times
 
-# Rows per block. 256 float64 rows of up to 512 features stay within L2, and the partition of the
-# data into blocks never depends on the thread count (see estep.py), so results are reproducible.
+# Rows per block for the loop kernels (k-means, and the E-step below GEMM_MIN_FEATURES): the
+# block's working set stays in L1/L2. The partition into blocks never depends on the thread count
+# (see estep.py), so results are reproducible. The BLAS path uses larger blocks, see
+# ``fastgmm.em.block_rows_for``.
 BLOCK = 256
 # From this many features on, full-covariance products go through BLAS (see weighted_log_prob).
 GEMM_MIN_FEATURES = 16
@@ -95,10 +98,10 @@ def weighted_log_prob(xt, n_rows, means, prec, log_const, lp, diff, work, sq):
                     sq[i] += y * y
         elif use_blas:
             centre(xt, width, means[k], diff)
-            np.dot(prec[k].T, diff, work)
+            upper_transpose_times(prec[k], diff)
             for e in range(n_features):
                 for i in range(width):
-                    sq[i] += work[e, i] * work[e, i]
+                    sq[i] += diff[e, i] * diff[e, i]
         else:
             centre(xt, n_rows, means[k], diff)
             acc = work[0]
@@ -161,14 +164,14 @@ def harden(lp, n_rows):
 
 
 @inline
-def accumulate(xt, n_rows, w, resp, shift, nk, s1, s2, diff, work, wr, gram):
+def accumulate(xt, n_rows, w, resp, shift, nk, s1, s2, diff, work, wr, wd, gram):
     """Add the block's sufficient statistics about ``shift`` into ``nk``, ``s1``, ``s2``.
 
     ``nk[k] += sum_i w_i r_ik``, ``s1[k] += sum_i w_i r_ik (x_i - shift_k)`` and the second moment
     ``s2[k] += sum_i w_i r_ik (x_i - shift_k)(x_i - shift_k)^T`` (at least the upper triangle for
     full factors, the diagonal ``s2[k, 0]`` for diagonal ones). Moments about a shift near the
-    component mean keep their digits when the data sit far from the origin. ``wr`` (BLOCK,) and
-    ``gram`` (D, D) are scratch arrays.
+    component mean keep their digits when the data sit far from the origin. ``wr``, ``wd``
+    (block,) and ``gram`` (D, D) are scratch arrays.
     """
     n_components, n_features = shift.shape
     is_diag = s2.shape[1] == 1
@@ -199,6 +202,23 @@ def accumulate(xt, n_rows, w, resp, shift, nk, s1, s2, diff, work, wr, gram):
                 s2[k, 0, d] += second
             continue
         centre(xt, width, shift[k], diff)
+        if use_blas:
+            # s2 += Z Z^T with Z = sqrt(w r) (x - shift): a symmetric rank-B update (dsyrk), half
+            # the flops of a general product and far faster than a loop nest.
+            for i in range(width):
+                wd[i] = np.sqrt(wr[i])
+            for d in range(n_features):
+                first = 0.0
+                for i in range(width):
+                    v = diff[d, i]
+                    first += wr[i] * v
+                    work[d, i] = v * wd[i]
+                s1[k, d] += first
+            gram_lower(work, gram)
+            for d in range(n_features):
+                for e in range(d, n_features):
+                    s2[k, d, e] += gram[e, d]
+            continue
         for d in range(n_features):
             first = 0.0
             for i in range(width):
@@ -206,17 +226,9 @@ def accumulate(xt, n_rows, w, resp, shift, nk, s1, s2, diff, work, wr, gram):
                 work[d, i] = v
                 first += v
             s1[k, d] += first
-        if use_blas:
-            # One BLAS product for the whole matrix: twice the flops of the triangle, but far
-            # faster than a loop nest.
-            np.dot(work, diff.T, gram)
-            for d in range(n_features):
-                for e in range(n_features):
-                    s2[k, d, e] += gram[d, e]
-        else:
-            for d in range(n_features):
-                for e in range(d, n_features):
-                    second = 0.0
-                    for i in range(n_rows):
-                        second += work[d, i] * diff[e, i]
-                    s2[k, d, e] += second
+        for d in range(n_features):
+            for e in range(d, n_features):
+                second = 0.0
+                for i in range(n_rows):
+                    second += work[d, i] * diff[e, i]
+                s2[k, d, e] += second

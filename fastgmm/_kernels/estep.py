@@ -1,6 +1,6 @@
 """Parallel drivers: the fused E-step with sufficient statistics, and per-row scoring.
 
-Determinism: rows are cut into blocks of ``BLOCK`` rows and the blocks are dealt to ``n_slots``
+Determinism: rows are cut into blocks of ``block`` rows and the blocks are dealt to ``n_slots``
 partial-statistics slots (slot ``p`` takes blocks ``p, p + n_slots, ...`` in order). Neither number
 depends on the thread count; ``prange`` only decides which thread runs which slot, and the slots
 are summed in index order afterwards. Results are therefore bit-identical for any thread count,
@@ -12,7 +12,6 @@ from numba import prange
 
 from .._jit import kernel
 from .blocks import (
-    BLOCK,
     accumulate,
     harden,
     load_block,
@@ -28,7 +27,7 @@ GIVEN = 2  # read from ``resp_in`` (initialisation from user or random responsib
 
 
 @kernel
-def em_statistics(X, sample_weight, means, prec, log_const, shift, resp_in, mode, n_slots):
+def em_statistics(X, sample_weight, means, prec, log_const, shift, resp_in, mode, n_slots, block):
     """One pass over ``X``: responsibilities and their sufficient statistics.
 
     Parameters
@@ -48,6 +47,8 @@ def em_statistics(X, sample_weight, means, prec, log_const, shift, resp_in, mode
         ``SOFT``, ``HARD`` or ``GIVEN``.
     n_slots : int
         Number of partial-statistics slots (independent of the thread count).
+    block : int
+        Rows per block (chosen from the shape by :func:`fastgmm.em.block_rows_for`).
 
     Returns
     -------
@@ -59,25 +60,26 @@ def em_statistics(X, sample_weight, means, prec, log_const, shift, resp_in, mode
     n_samples, n_features = X.shape
     n_components = means.shape[0]
     n_rows_s2 = prec.shape[1]
-    n_blocks = (n_samples + BLOCK - 1) // BLOCK
+    n_blocks = (n_samples + block - 1) // block
     nk_p = np.zeros((n_slots, n_components))
     s1_p = np.zeros((n_slots, n_components, n_features))
     s2_p = np.zeros((n_slots, n_components, n_rows_s2, n_features))
     ll_p = np.zeros(n_slots)
     sw_p = np.zeros(n_slots)
     for p in prange(n_slots):
-        xt = np.zeros((n_features, BLOCK))
-        diff = np.zeros((n_features, BLOCK))
-        work = np.zeros((n_features, BLOCK))
+        xt = np.zeros((n_features, block))
+        diff = np.zeros((n_features, block))
+        work = np.zeros((n_features, block))
         gram = np.empty((n_features, n_features))
-        lp = np.empty((n_components, BLOCK))
-        w = np.empty(BLOCK)
-        acc = np.empty(BLOCK)
-        sq = np.empty(BLOCK)
-        lse = np.empty(BLOCK)
+        lp = np.empty((n_components, block))
+        w = np.empty(block)
+        acc = np.empty(block)
+        sq = np.empty(block)
+        wd = np.empty(block)
+        lse = np.empty(block)
         for b in range(p, n_blocks, n_slots):
-            start = b * BLOCK
-            n_rows = min(BLOCK, n_samples - start)
+            start = b * block
+            n_rows = min(block, n_samples - start)
             load_block(X, start, n_rows, xt)
             load_weights(sample_weight, start, n_rows, w)
             if mode == GIVEN:
@@ -103,7 +105,9 @@ def em_statistics(X, sample_weight, means, prec, log_const, shift, resp_in, mode
             for i in range(n_rows):
                 weight += w[i]
             sw_p[p] += weight
-            accumulate(xt, n_rows, w, lp, shift, nk_p[p], s1_p[p], s2_p[p], diff, work, sq, gram)
+            accumulate(
+                xt, n_rows, w, lp, shift, nk_p[p], s1_p[p], s2_p[p], diff, work, sq, wd, gram
+            )
     # Fixed-order reduction over slots: the same sum whatever thread ran each slot.
     nk = nk_p[0].copy()
     s1 = s1_p[0].copy()
@@ -120,7 +124,7 @@ def em_statistics(X, sample_weight, means, prec, log_const, shift, resp_in, mode
 
 
 @kernel
-def score_rows(X, means, prec, log_const, out_lse, out_resp, out_labels):
+def score_rows(X, means, prec, log_const, out_lse, out_resp, out_labels, block):
     """Per-row outputs of the E-step, written into caller-provided arrays.
 
     ``out_lse[i]`` receives the log-likelihood of row ``i``. ``out_resp`` (n_samples, K) receives
@@ -129,19 +133,19 @@ def score_rows(X, means, prec, log_const, out_lse, out_resp, out_labels):
     """
     n_samples, n_features = X.shape
     n_components = means.shape[0]
-    n_blocks = (n_samples + BLOCK - 1) // BLOCK
+    n_blocks = (n_samples + block - 1) // block
     want_resp = out_resp.shape[0] > 0
     want_labels = out_labels.shape[0] > 0
     for b in prange(n_blocks):
-        xt = np.zeros((n_features, BLOCK))
-        diff = np.empty((n_features, BLOCK))
-        work = np.empty((n_features, BLOCK))
-        lp = np.empty((n_components, BLOCK))
-        acc = np.empty(BLOCK)
-        sq = np.empty(BLOCK)
-        lse = np.empty(BLOCK)
-        start = b * BLOCK
-        n_rows = min(BLOCK, n_samples - start)
+        xt = np.zeros((n_features, block))
+        diff = np.empty((n_features, block))
+        work = np.empty((n_features, block))
+        lp = np.empty((n_components, block))
+        acc = np.empty(block)
+        sq = np.empty(block)
+        lse = np.empty(block)
+        start = b * block
+        n_rows = min(block, n_samples - start)
         load_block(X, start, n_rows, xt)
         weighted_log_prob(xt, n_rows, means, prec, log_const, lp, diff, work, sq)
         if want_labels:

@@ -1,0 +1,91 @@
+"""Two BLAS routines that ``np.dot`` does not offer, callable from cached Numba kernels.
+
+``dsyrk`` forms a symmetric product ``Z Z^T`` at half the flops of a general product, and
+``dtrmm`` multiplies by a triangular matrix at half the flops as well; together they halve the
+work of a full-covariance E-step. They come from SciPy's ``cython_blas`` (the BLAS that Numba's
+own ``np.dot`` already uses).
+
+Why a symbol name rather than a function pointer: a ctypes pointer baked into a kernel makes
+Numba refuse to cache it, and every new process would compile again. Registering the address
+under a fixed name with LLVM at import, and declaring an ``ExternalFunction`` of that name, keeps
+the compiled code free of addresses, so it caches like any other kernel.
+
+Both wrappers view the C-ordered arrays of the kernels as the column-major matrices BLAS expects
+(a C-ordered ``(r, c)`` array is the column-major ``(c, r)`` matrix of the transpose).
+"""
+
+import llvmlite.binding as ll
+import numpy as np
+from numba import types
+from numba.extending import get_cython_function_address
+
+from .._jit import inline
+
+for _name in ("dsyrk", "dtrmm"):
+    ll.add_symbol(
+        f"fastgmm_{_name}", get_cython_function_address("scipy.linalg.cython_blas", _name)
+    )
+
+_P = types.voidptr
+# dsyrk(uplo, trans, n, k, alpha, a, lda, beta, c, ldc)
+_dsyrk = types.ExternalFunction("fastgmm_dsyrk", types.void(*([_P] * 10)))
+# dtrmm(side, uplo, transa, diag, m, n, alpha, a, lda, b, ldb)
+_dtrmm = types.ExternalFunction("fastgmm_dtrmm", types.void(*([_P] * 11)))
+
+
+@inline
+def gram_lower(Z, out):
+    """``out = Z Z^T`` on and below the diagonal (row-major view); the rest is untouched.
+
+    ``Z`` is a C-ordered ``(D, B)`` array, ``out`` a C-ordered ``(D, D)`` array.
+    """
+    n_features, n_cols = Z.shape
+    flags = np.empty(2, np.uint8)
+    flags[0] = ord("U")  # upper in column-major = lower in row-major
+    flags[1] = ord("T")
+    sizes = np.empty(3, np.int32)
+    sizes[0] = n_features
+    sizes[1] = n_cols
+    scalars = np.empty(2)
+    scalars[0] = 1.0
+    scalars[1] = 0.0
+    _dsyrk(
+        flags[0:].ctypes,
+        flags[1:].ctypes,
+        sizes[0:].ctypes,
+        sizes[1:].ctypes,
+        scalars[0:].ctypes,
+        Z.ctypes,
+        sizes[1:].ctypes,
+        scalars[1:].ctypes,
+        out.ctypes,
+        sizes[0:].ctypes,
+    )
+
+
+@inline
+def upper_transpose_times(U, M):
+    """``M = U^T M`` in place, for upper-triangular ``U`` (D, D) and ``M`` (D, B), C-ordered."""
+    n_features, n_cols = M.shape
+    flags = np.empty(4, np.uint8)
+    flags[0] = ord("R")  # column-major: M^T := M^T op(A), with A the column-major view of U
+    flags[1] = ord("L")  # that view is U^T, lower triangular
+    flags[2] = ord("T")  # op(A) = A^T = U
+    flags[3] = ord("N")
+    sizes = np.empty(2, np.int32)
+    sizes[0] = n_cols
+    sizes[1] = n_features
+    alpha = np.ones(1)
+    _dtrmm(
+        flags[0:].ctypes,
+        flags[1:].ctypes,
+        flags[2:].ctypes,
+        flags[3:].ctypes,
+        sizes[0:].ctypes,
+        sizes[1:].ctypes,
+        alpha.ctypes,
+        U.ctypes,
+        sizes[1:].ctypes,
+        M.ctypes,
+        sizes[0:].ctypes,
+    )
