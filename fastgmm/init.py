@@ -13,7 +13,7 @@ import numpy as np
 
 from ._kernels.kmeans import candidate_potentials, lloyd_step, update_closest
 from .em import GIVEN, HARD, ArrayChunks, collect_statistics, n_slots_for, params_from_stats
-from .stats import KernelParams, MixtureParams, precision_cholesky
+from .stats import _OVERFLOW, KernelParams, MixtureParams, precision_cholesky
 
 INIT_METHODS = ("kmeans", "k-means++", "random", "random_from_data")
 DEFAULT_INIT_SAMPLE = 100_000
@@ -80,7 +80,13 @@ def kmeans(
     """
     centres, _ = kmeans_plusplus(X, n_clusters, random_state, sample_weight, n_threads)
     kernel_weights = np.empty(0) if sample_weight is None else sample_weight
-    threshold = tol * float(np.mean(np.var(X, axis=0, dtype=np.float64)))
+    # Deviations from the first row: np.var's own mean overflows for rows near the float64
+    # limit even when they are all equal. A spread that overflows cannot be fitted at all.
+    with np.errstate(over="ignore", invalid="ignore"):
+        spread = np.var(np.asarray(X, dtype=np.float64) - X[0], axis=0)
+    if not np.all(np.isfinite(spread)):
+        raise ValueError(_OVERFLOW)
+    threshold = tol * float(np.mean(spread))
     n_slots = n_slots_for(X.shape[0], n_clusters, 0, X.shape[1])
     for _ in range(max_iter):
         counts, sums, _ = lloyd_step(X, kernel_weights, centres, n_slots, n_threads=n_threads)

@@ -482,43 +482,48 @@ def _read_file(path, *, with_arrays):
         raise FileNotFoundError(f"no such model file: {path!r}")
     if os.path.isdir(path):
         raise ModelFileError(f"{path} is a directory, not a fastgmm model file")
-    try:
-        npz = np.load(path, allow_pickle=False)
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
-        raise ModelFileError(
-            f"{path} is not a fastgmm model file, or it is truncated or corrupted ({exc})"
-        ) from None
-    if not isinstance(npz, np.lib.npyio.NpzFile):
-        raise ModelFileError(f"{path} is a single .npy array, not a fastgmm model file")
-    with npz:
-        if _HEADER_MEMBER not in npz.files:
-            raise ModelFileError(f"{path} is an .npz archive but not a fastgmm model file")
-        header = _parse_header(path, _read_member(path, npz, _HEADER_MEMBER))
-        if not with_arrays:
-            return header, None
-        manifest = header["arrays"]
-        members = set(npz.files) - {_HEADER_MEMBER}
-        missing = sorted(set(manifest) - members)
-        if missing:
-            raise ModelFileError(f"{path}: the header lists arrays {missing} that are missing")
-        extra = sorted(members - set(manifest))
-        if extra:
-            raise ModelFileError(f"{path}: arrays {extra} are not listed in the header")
-        arrays = {}
-        for key, spec in manifest.items():
-            array = _read_member(path, npz, key)
-            if not isinstance(spec, dict) or set(spec) != {"dtype", "shape"}:
-                raise ModelFileError(f"{path}: malformed manifest entry for array {key!r}")
-            if array.dtype.str != spec["dtype"] or list(array.shape) != spec["shape"]:
-                raise ModelFileError(
-                    f"{path}: array {key!r} has dtype {array.dtype.str} and shape "
-                    f"{list(array.shape)}, but the header says {spec['dtype']} and "
-                    f"{spec['shape']}"
-                )
-            if array.dtype.kind not in _ARRAY_KINDS:
-                raise ModelFileError(f"{path}: array {key!r} has unsupported dtype {array.dtype}")
-            arrays[key] = array
-        return header, arrays
+    # np.load(path) leaks its file handle when a corrupted archive fails to open; a handle
+    # of our own is closed on every path.
+    with open(path, "rb") as fid:
+        try:
+            npz = np.load(fid, allow_pickle=False)
+        except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
+            raise ModelFileError(
+                f"{path} is not a fastgmm model file, or it is truncated or corrupted ({exc})"
+            ) from None
+        if not isinstance(npz, np.lib.npyio.NpzFile):
+            raise ModelFileError(f"{path} is a single .npy array, not a fastgmm model file")
+        with npz:
+            if _HEADER_MEMBER not in npz.files:
+                raise ModelFileError(f"{path} is an .npz archive but not a fastgmm model file")
+            header = _parse_header(path, _read_member(path, npz, _HEADER_MEMBER))
+            if not with_arrays:
+                return header, None
+            manifest = header["arrays"]
+            members = set(npz.files) - {_HEADER_MEMBER}
+            missing = sorted(set(manifest) - members)
+            if missing:
+                raise ModelFileError(f"{path}: the header lists arrays {missing} that are missing")
+            extra = sorted(members - set(manifest))
+            if extra:
+                raise ModelFileError(f"{path}: arrays {extra} are not listed in the header")
+            arrays = {}
+            for key, spec in manifest.items():
+                array = _read_member(path, npz, key)
+                if not isinstance(spec, dict) or set(spec) != {"dtype", "shape"}:
+                    raise ModelFileError(f"{path}: malformed manifest entry for array {key!r}")
+                if array.dtype.str != spec["dtype"] or list(array.shape) != spec["shape"]:
+                    raise ModelFileError(
+                        f"{path}: array {key!r} has dtype {array.dtype.str} and shape "
+                        f"{list(array.shape)}, but the header says {spec['dtype']} and "
+                        f"{spec['shape']}"
+                    )
+                if array.dtype.kind not in _ARRAY_KINDS:
+                    raise ModelFileError(
+                        f"{path}: array {key!r} has unsupported dtype {array.dtype}"
+                    )
+                arrays[key] = array
+            return header, arrays
 
 
 def _read_member(path, npz, key):

@@ -277,7 +277,7 @@ class _SlicedSource(ChunkSource):
         self._opener = opener
 
     def _read_pass(self):
-        with self._opener() as array:
+        with _reading(self.name, active=self.kind != "array"), self._opener() as array:
             n_rows, step = array.shape[0], self.batch_size
             for start in range(0, n_rows, step):
                 yield array[start : start + step]
@@ -297,7 +297,7 @@ class _ArrowSource(ChunkSource):
         import pyarrow as pa
         import pyarrow.compute as pc
 
-        with self._open_batches() as batches:
+        with _reading(self.name), self._open_batches() as batches:
             it = iter(batches)
             while True:
                 try:
@@ -564,17 +564,19 @@ def _open_path(path, batch_size, columns, dataset):
     if ext in _PARQUET_EXTS or ext in _CSV_EXTS:
         _reject_options(file_path, f"{ext} files", dataset=member)
         reader = _parquet_source if ext in _PARQUET_EXTS else _csv_source
-        return reader(file_path, batch_size, columns)
+        with _reading(file_path):
+            return reader(file_path, batch_size, columns)
     _reject_options(file_path, f"{ext} files", columns=columns)
-    if ext == ".npy":
-        _reject_options(file_path, ".npy files", dataset=member)
-        array = np.load(file_path, mmap_mode="r")
-        return _array_source(array, batch_size, kind="npy", name=file_path)
-    if ext in _NPZ_EXTS:
-        return _npz_source(file_path, member, batch_size)
-    if ext in _H5_EXTS:
-        return _hdf5_source(file_path, member, batch_size)
-    return _zarr_source(file_path, member, batch_size)
+    with _reading(file_path):
+        if ext == ".npy":
+            _reject_options(file_path, ".npy files", dataset=member)
+            array = np.load(file_path, mmap_mode="r")
+            return _array_source(array, batch_size, kind="npy", name=file_path)
+        if ext in _NPZ_EXTS:
+            return _npz_source(file_path, member, batch_size)
+        if ext in _H5_EXTS:
+            return _hdf5_source(file_path, member, batch_size)
+        return _zarr_source(file_path, member, batch_size)
 
 
 def _npz_source(path, member, batch_size):
@@ -856,6 +858,38 @@ def _prefetch(items, name):
             with contextlib.suppress(queue.Empty):
                 q.get(timeout=0.01)
         thread.join()
+
+
+# Conditions of the system rather than of the file's contents, and errors that already say what
+# to do: these pass through _reading unchanged.
+_PASS_THROUGH = (FileNotFoundError, PermissionError, IsADirectoryError, ImportError, MemoryError)
+
+
+@contextlib.contextmanager
+def _reading(name, active=True):
+    """Turn a reader's failure on a damaged file into a ValueError that names the file.
+
+    A truncated or corrupted file makes each library fail in its own way (zipfile.BadZipFile,
+    h5py's KeyError and RuntimeError, pyarrow's OSError, numpy's SyntaxError from a mangled
+    header, ...). Callers should see one kind of error, with the path in it.
+    """
+    if not active:
+        yield
+        return
+    try:
+        yield
+    except _PASS_THROUGH:
+        raise
+    except (ValueError, TypeError) as exc:
+        if name in str(exc):
+            raise  # one of ours, or already explicit about the file
+        kind = ValueError if isinstance(exc, ValueError) else TypeError  # not a subclass:
+        raise kind(f"could not read {name}: {exc}") from exc  # their signatures vary
+    except Exception as exc:
+        raise ValueError(
+            f"could not read {name}: the file is damaged or not in the expected format "
+            f"({type(exc).__name__}: {exc})"
+        ) from exc
 
 
 def _rebatch(chunks, size):

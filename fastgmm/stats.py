@@ -31,6 +31,11 @@ _ILL_DEFINED = (
     "or collapsed samples). Try to decrease the number of components, "
     "increase reg_covar, or scale the input data."
 )
+# A covariance that overflowed is not "ill-defined": its rows are too large to square.
+_OVERFLOW = (
+    "Fitting the mixture model failed because a covariance is not finite: the input values "
+    "are too large to be squared in float64 (or too far from each other). Scale the input data."
+)
 _FLOAT32_HINT = (
     " The numerical accuracy can also be improved by passing float64 data instead of float32."
 )
@@ -122,6 +127,8 @@ def m_step(stats: SufficientStats, covariance_type: str, reg_covar: float, dtype
     weights, means, covariances : ndarray
         Weights normalised to sum to 1; covariances in scikit-learn's shape for the type.
     """
+    if not all(np.all(np.isfinite(a)) for a in (stats.nk, stats.s1, stats.s2)):
+        raise ValueError(_OVERFLOW)  # before NumPy warns about inf - inf below
     nk = stats.nk + 10 * np.finfo(dtype).eps
     offset = stats.s1 / nk[:, None]
     means = stats.shift + offset
@@ -172,14 +179,16 @@ def precision_cholesky(covariances: np.ndarray, covariance_type: str, float32_hi
         out = np.empty_like(matrices)
         for k, cov in enumerate(matrices):
             if not np.all(np.isfinite(cov)):
-                raise ValueError(message)
+                raise ValueError(_OVERFLOW)
             try:
                 cov_chol = linalg.cholesky(cov, lower=True)
             except linalg.LinAlgError:
                 raise ValueError(message) from None
             out[k] = linalg.solve_triangular(cov_chol, eye, lower=True).T
         return out if covariance_type == "full" else out[0]
-    if not np.all(np.isfinite(covariances)) or np.any(covariances <= 0.0):
+    if not np.all(np.isfinite(covariances)):
+        raise ValueError(_OVERFLOW)
+    if np.any(covariances <= 0.0):
         raise ValueError(message)
     return 1.0 / np.sqrt(covariances)
 
