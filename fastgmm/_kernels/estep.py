@@ -77,6 +77,7 @@ def em_statistics(X, sample_weight, means, prec, log_const, shift, resp_in, mode
         sq = np.empty(block)
         wd = np.empty(block)
         lse = np.empty(block)
+        bits = np.empty(block, dtype=np.int64)
         for b in range(p, n_blocks, n_slots):
             start = b * block
             n_rows = min(block, n_samples - start)
@@ -89,7 +90,7 @@ def em_statistics(X, sample_weight, means, prec, log_const, shift, resp_in, mode
             else:
                 weighted_log_prob(xt, n_rows, means, prec, log_const, lp, diff, work, sq)
                 if mode == SOFT:
-                    normalise(lp, n_rows, lse, acc)
+                    normalise(lp, n_rows, lse, acc, bits)
                 else:
                     for i in range(n_rows):
                         best = lp[0, i]
@@ -144,6 +145,7 @@ def score_rows(X, means, prec, log_const, out_lse, out_resp, out_labels, block):
         acc = np.empty(block)
         sq = np.empty(block)
         lse = np.empty(block)
+        bits = np.empty(block, dtype=np.int64)
         start = b * block
         n_rows = min(block, n_samples - start)
         load_block(X, start, n_rows, xt)
@@ -155,7 +157,7 @@ def score_rows(X, means, prec, log_const, out_lse, out_resp, out_labels, block):
                     if lp[k, i] > lp[best, i]:
                         best = k
                 out_labels[start + i] = best
-        normalise(lp, n_rows, lse, acc)
+        normalise(lp, n_rows, lse, acc, bits)
         for i in range(n_rows):
             out_lse[start + i] = lse[i]
         if want_resp:
