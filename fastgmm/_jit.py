@@ -12,15 +12,15 @@ Why these choices:
 * ``fastmath`` keeps every flag except ``nnan``/``ninf``: re-association lets LLVM vectorise the
   reductions over rows, while NaN/inf semantics stay intact so that bad input is detected instead of
   being optimised away.
-* Each kernel is compiled twice on demand, parallel and serial. The serial twin runs inside Dask
-  tasks and thread pools, where a parallel region would oversubscribe the worker.
+* Callers inside Dask tasks or thread pools pass ``n_threads=1`` so that a parallel region does
+  not oversubscribe the worker.
 """
 
 from __future__ import annotations
 
 import os
 import threading
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 
 import numba
 
@@ -31,33 +31,32 @@ FASTMATH_ORDERED = FASTMATH - {"reassoc"}
 
 
 class KernelPair:
-    """A kernel compiled lazily in a parallel and a serial flavour from one Python function.
+    """A parallel Numba kernel and the policy for calling it.
 
     Parameters
     ----------
     func : callable
         Plain Python function written with ``numba.prange`` for its parallel loop.
+
+    Notes
+    -----
+    One compiled flavour serves every caller, one thread or many, the main thread or a worker's.
+    A serial twin (``parallel=False``) was tried for Dask tasks and thread pools: LLVM vectorises
+    it differently and its sums differed from the parallel flavour in the last bits (measured
+    4.5e-13 on values of ~1e4), so results would have depended on the calling thread. With one
+    Numba thread the parallel flavour does the same work without oversubscription.
     """
 
     def __init__(self, func):
         self.py_func = func
         self.parallel = numba.njit(parallel=True, cache=True, fastmath=FASTMATH, nogil=True)(func)
-        self.serial = numba.njit(parallel=False, cache=True, fastmath=FASTMATH, nogil=True)(func)
         self.__doc__ = func.__doc__
         self.__name__ = func.__name__
 
     def __call__(self, *args, n_threads=None):
-        """Run the kernel with ``n_threads`` Numba threads and single-threaded BLAS.
-
-        The parallel flavour is used even for one thread: it is the code that gives the reference
-        results, and Numba optimises it better than the serial one. The serial twin runs only
-        where a parallel region is unsafe (see :func:`_must_run_serial`).
-        """
-        with single_threaded_blas():
-            if _must_run_serial():
-                return self.serial(*args)
-            with thread_limit(n_threads):
-                return self.parallel(*args)
+        """Run the kernel with ``n_threads`` Numba threads and single-threaded BLAS."""
+        with single_threaded_blas(), _parallel_region_guard(), thread_limit(n_threads):
+            return self.parallel(*args)
 
 
 def kernel(func):
@@ -169,18 +168,18 @@ def single_threaded_blas():
 
 
 _MAIN_THREAD = threading.main_thread()
+_WORKQUEUE_LOCK = threading.Lock()
 
 
-def _must_run_serial() -> bool:
-    """Whether a parallel region would be unsafe from the current thread.
+def _parallel_region_guard():
+    """A lock around kernels run off the main thread when Numba uses its ``workqueue`` layer.
 
-    Numba's ``workqueue`` layer (used when neither OpenMP nor TBB is available) aborts the process
-    when two threads enter parallel regions at once. Off the main thread we then run the serial
-    twin, which is the same code and gives bit-identical results.
+    That layer (used when neither OpenMP nor TBB is available) aborts the process when two
+    threads enter parallel regions at once. OpenMP and TBB are thread-safe and need no lock.
     """
-    if threading.current_thread() is _MAIN_THREAD:
-        return False
-    return _threading_layer() == "workqueue"
+    if threading.current_thread() is not _MAIN_THREAD and _threading_layer() == "workqueue":
+        return _WORKQUEUE_LOCK
+    return nullcontext()
 
 
 def _threading_layer() -> str:
