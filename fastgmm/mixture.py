@@ -376,11 +376,27 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         ctype = self.covariance_type
         if params.covariances is None:
             params.covariances = _stats.covariances_from_cholesky(params.precisions_cholesky, ctype)
-        self.weights_ = np.asarray(params.weights, dtype=dtype)
-        self.means_ = np.asarray(params.means, dtype=dtype)
-        self.covariances_ = np.asarray(params.covariances, dtype=dtype)
-        self.precisions_cholesky_ = np.asarray(params.precisions_cholesky, dtype=dtype)
-        self.precisions_ = _stats.precisions_from_cholesky(self.precisions_cholesky_, ctype)
+        values = {
+            "weights_": np.asarray(params.weights, dtype=dtype),
+            "means_": np.asarray(params.means, dtype=dtype),
+            "covariances_": np.asarray(params.covariances, dtype=dtype),
+            "precisions_cholesky_": np.asarray(params.precisions_cholesky, dtype=dtype),
+        }
+        with np.errstate(over="ignore"):
+            values["precisions_"] = _stats.precisions_from_cholesky(
+                values["precisions_cholesky_"], ctype
+            )
+        # float32 data whose spread is near float32's limits (tiny variances with reg_covar=0)
+        # give precisions beyond float32's range: refuse rather than store inf.
+        overflow = [name for name, value in values.items() if not np.all(np.isfinite(value))]
+        if overflow:
+            raise ValueError(
+                f"The fitted {', '.join(overflow)} cannot be represented in "
+                f"{np.dtype(dtype).name} (the variances are too small for its range). Fit "
+                "float64 data, scale the input data, or increase reg_covar."
+            )
+        for name, value in values.items():
+            setattr(self, name, value)
 
     # --------------------------------------------------------------- inference
     def _validated(self, X) -> ArrayChunks:

@@ -387,3 +387,20 @@ def test_mean_log_likelihood_agrees_with_mpmath_to_1e_minus_12(covariance_type, 
     for value in (fused.mean_log_likelihood, float(mpmath.fsum(per_row.tolist()) / len(X))):
         relative = abs((mpmath.mpf(value) - exact) / exact)
         assert relative < 1e-12, (value, float(exact), float(relative))
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_float32_parameters_beyond_float32_range_are_refused(covariance_type):
+    # Variances ~1e-40 with reg_covar=0: the precisions (~1e40) do not fit in float32. Storing
+    # them would put inf in precisions_; the fit must say so instead.
+    X = (blobs(300, 3, 2, seed=0)[0] * 1e-20).astype(np.float32)
+    with pytest.raises(ValueError, match="cannot be represented in float32") as info:
+        with only_convergence_warnings():
+            GaussianMixture(2, covariance_type=covariance_type, reg_covar=0, random_state=0).fit(X)
+    assert_clean_error(info.value)
+    # The same data in float64 fit, with finite parameters.
+    with only_convergence_warnings():
+        gm = GaussianMixture(2, covariance_type=covariance_type, reg_covar=0, random_state=0).fit(
+            X.astype(np.float64)
+        )
+    assert_finite_model(gm)
