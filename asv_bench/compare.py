@@ -228,7 +228,11 @@ def _per_iteration(method, runs):
     """Seconds per iteration of one repeat from its ``[(seconds, n_iter), ...]`` fits."""
     if method == "diff":
         (t1, n1), (t2, n2) = runs
-        return (t2 - t1) / (n2 - n1) if n2 > n1 else float("nan")
+        if n2 > n1:
+            return (t2 - t1) / (n2 - n1)
+        # Both fits stopped after the same iteration (oneDAL's early stop): no difference to
+        # take, so fall back to the longer fit's average.
+        return t2 / n2
     ((seconds, n_iter),) = runs
     return seconds / n_iter
 
@@ -257,7 +261,14 @@ def onedal_worker(spec_path):
     import daal4py
 
     if spec.get("probe"):
-        print(json.dumps({"version": getattr(daal4py, "__version__", "unknown")}))
+        # daal4py has no __version__; it ships in the scikit-learn-intelex distribution.
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            found = f"scikit-learn-intelex {version('scikit-learn-intelex')}"
+        except PackageNotFoundError:
+            found = getattr(daal4py, "__version__", "unknown")
+        print(json.dumps({"version": found}))
         return
     X = np.load(spec["data"])
     init = np.load(spec["init"])
