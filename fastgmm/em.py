@@ -14,7 +14,15 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ._kernels.blocks import BLOCK, GEMM_MIN_FEATURES
-from ._kernels.estep import GIVEN, HARD, SOFT, em_statistics, score_rows
+from ._kernels.estep import (
+    GIVEN,
+    HARD,
+    SOFT,
+    em_statistics,
+    feature_scores,
+    feature_statistics,
+    score_rows,
+)
 from .stats import (
     KernelParams,
     MixtureParams,
@@ -22,6 +30,7 @@ from .stats import (
     kernel_params,
     m_step,
     precision_cholesky,
+    unpack_feature_statistics,
 )
 
 __all__ = [
@@ -118,10 +127,33 @@ def chunk_statistics(
     resp: np.ndarray | None = None,
     n_threads: int | None = None,
 ) -> SufficientStats:
-    """Sufficient statistics of one chunk (the fused E-step)."""
+    """Sufficient statistics of one chunk (the fused E-step).
+
+    ``shift`` is the origin of the moments for the per-component kernel; the feature-map kernel
+    (small full models, all diagonal ones) takes its moments about the centre of the means, and
+    the returned statistics say which in their ``shift``.
+    """
     n_components, n_features = kparams.means.shape
     s2_rows = kparams.prec.shape[1]
     resp_in = np.empty((0, n_components)) if resp is None else resp
+    fmap = kparams.feature_map()
+    if fmap is not None:
+        n_map = fmap.coef.shape[0]
+        packed, log_lik, weight_sum = feature_statistics(
+            X,
+            sample_weight,
+            fmap.centre,
+            fmap.coef,
+            fmap.pairs,
+            resp_in,
+            mode,
+            n_slots_for(X.shape[0], n_components, 1, n_map, BLOCK),
+            BLOCK,
+            n_threads=n_threads,
+        )
+        nk, s1, s2 = unpack_feature_statistics(packed, fmap)
+        shift = np.broadcast_to(fmap.centre, (n_components, n_features))
+        return SufficientStats(nk, s1, s2, shift, float(log_lik), float(weight_sum), X.shape[0])
     block = block_rows_for(n_features, s2_rows)
     nk, s1, s2, log_lik, weight_sum = em_statistics(
         X,
@@ -183,6 +215,20 @@ def score_chunk(
         out_resp = np.empty((n_samples if want_resp else 0, n_components))
     if out_labels is None:
         out_labels = np.empty(n_samples if want_labels else 0, dtype=np.int64)
+    fmap = kparams.feature_map()
+    if fmap is not None:
+        feature_scores(
+            X,
+            fmap.centre,
+            fmap.coef,
+            fmap.pairs,
+            lse,
+            out_resp,
+            out_labels,
+            BLOCK,
+            n_threads=n_threads,
+        )
+        return lse, out_resp, out_labels
     score_rows(
         X,
         kparams.means,

@@ -107,6 +107,25 @@ class MixtureParams:
         return self.means.shape[1]
 
 
+# Full/tied models up to this many features are scored through the quadratic feature map (one
+# BLAS product for all components); beyond it the map's D(D+1)/2 columns outgrow the cache and
+# one triangular product per component is faster.
+FEATURE_MAP_MAX_FULL = 32
+
+
+@dataclass
+class FeatureMap:
+    """Each component's weighted log-density as a linear function of quadratic features.
+
+    ``log w_k + log N(x | k) = phi(x - centre) . coef[:, k]`` with ``phi`` the features of
+    :func:`fastgmm._kernels.blocks.load_features`.
+    """
+
+    centre: np.ndarray
+    coef: np.ndarray
+    pairs: bool
+
+
 @dataclass
 class KernelParams:
     """Parameters laid out for the kernels (see :mod:`fastgmm._kernels.blocks`)."""
@@ -114,6 +133,49 @@ class KernelParams:
     means: np.ndarray
     prec: np.ndarray
     log_const: np.ndarray
+    _feature_map: FeatureMap | None = None
+
+    def feature_map(self) -> FeatureMap | None:
+        """The feature-map form of these parameters, or None where the shape does not suit it."""
+        if self._feature_map is None:
+            self._feature_map = _feature_map(self.means, self.prec, self.log_const)
+        return self._feature_map or None
+
+
+def _feature_map(means, prec, log_const):
+    _, s2_rows, n_features = prec.shape
+    pairs = s2_rows != 1
+    if pairs and n_features > FEATURE_MAP_MAX_FULL:
+        return False
+    centre = means.mean(axis=0)
+    offsets = means - centre
+    if pairs:
+        precisions = prec @ np.swapaxes(prec, 1, 2)
+        linear = np.einsum("kde,ke->kd", precisions, offsets)
+        rows, cols = np.triu_indices(n_features)
+        quadratic = -precisions[:, rows, cols] * np.where(rows == cols, 0.5, 1.0)
+    else:
+        precisions = prec[:, 0, :] ** 2
+        linear = precisions * offsets
+        quadratic = -0.5 * precisions
+    constant = log_const - 0.5 * np.einsum("kd,kd->k", offsets, linear)
+    coef = np.concatenate([linear, quadratic, constant[:, None]], axis=1).T
+    return FeatureMap(centre, np.ascontiguousarray(coef), pairs)
+
+
+def unpack_feature_statistics(packed, fmap: FeatureMap):
+    """``nk``, ``s1`` and ``s2`` (about ``fmap.centre``) from the feature kernel's sums."""
+    n_components = packed.shape[0]
+    n_features = fmap.centre.shape[0]
+    nk = packed[:, -1].copy()
+    s1 = packed[:, :n_features].copy()
+    if fmap.pairs:
+        s2 = np.zeros((n_components, n_features, n_features))
+        rows, cols = np.triu_indices(n_features)
+        s2[:, rows, cols] = packed[:, n_features:-1]
+    else:
+        s2 = packed[:, None, n_features:-1].copy()
+    return nk, s1, s2
 
 
 def m_step(stats: SufficientStats, covariance_type: str, reg_covar: float, dtype=np.float64):

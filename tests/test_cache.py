@@ -20,11 +20,13 @@ SCRIPT = textwrap.dedent(
     from fastgmm._jit import KernelPair
     from fastgmm._kernels import estep, kmeans
 
-    X = np.random.default_rng(0).normal(size=(500, 2))
-    for dtype in (np.float64, np.float32):
-        for ctype in ("full", "diag"):
-            gm = GaussianMixture(3, covariance_type=ctype, random_state=0).fit(X.astype(dtype))
-            gm.predict_proba(X.astype(dtype))
+    rng = np.random.default_rng(0)
+    # D=2 goes through the feature-map kernels, full D=40 through the per-component ones.
+    for X in (rng.normal(size=(500, 2)), rng.normal(size=(300, 40))):
+        for dtype in (np.float64, np.float32):
+            for ctype in ("full", "diag"):
+                gm = GaussianMixture(3, covariance_type=ctype, random_state=0)
+                gm.fit(X.astype(dtype)).predict_proba(X.astype(dtype))
     report = {}
     for module in (estep, kmeans):
         for name, obj in vars(module).items():
@@ -46,7 +48,17 @@ def _run():
 def test_fresh_process_loads_every_kernel_from_cache():
     _run()  # populate the cache (a no-op when it is already warm)
     report = _run()
-    assert set(report) >= {"em_statistics", "score_rows", "lloyd_step", "update_closest"}
+    used = {
+        "em_statistics",
+        "score_rows",
+        "feature_statistics",
+        "feature_scores",
+        "lloyd_step",
+        "update_closest",
+        "candidate_potentials",
+    }
+    assert set(report) >= used
     for name, (hits, misses) in report.items():
         assert misses == 0, f"{name} was compiled again in a fresh process"
-        assert hits > 0, f"{name} was not loaded from the cache"
+    for name in used:
+        assert report[name][0] > 0, f"{name} was not loaded from the cache"

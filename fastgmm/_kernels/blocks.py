@@ -278,3 +278,33 @@ def accumulate(xt, n_rows, w, resp, shift, nk, s1, s2, diff, work, wr, wd, gram)
                 for i in range(n_rows):
                     second += work[d, i] * diff[e, i]
                 s2[k, d, e] += second
+
+
+@inline
+def load_features(X, start, n_rows, centre, pairs, phi):
+    """Write the quadratic feature map of rows ``start:start+n_rows`` into ``phi``.
+
+    With ``x' = x - centre`` a row's features are ``[x'_d, q_1, ..., 1]`` where ``q`` are the
+    products ``x'_d x'_e`` (``d <= e``, row-major order) when ``pairs`` is true, or the squares
+    ``x'_d^2`` otherwise. Every Gaussian log-density is a linear function of these features, so
+    one matrix product scores all components at once, and the sufficient statistics of all
+    components are another (see ``feature_statistics`` in estep.py).
+    """
+    n_features = X.shape[1]
+    last = phi.shape[1] - 1
+    for i in range(n_rows):
+        for d in range(n_features):
+            phi[i, d] = X[start + i, d] - centre[d]
+        f = n_features
+        if pairs:
+            for d in range(n_features):
+                v = phi[i, d]
+                for e in range(d, n_features):
+                    phi[i, f] = v * phi[i, e]
+                    f += 1
+        else:
+            for d in range(n_features):
+                v = phi[i, d]
+                phi[i, f] = v * v
+                f += 1
+        phi[i, last] = 1.0
