@@ -246,10 +246,13 @@ dtype=float64, batch_size=2)
                     f"{where} has {chunk.shape[1]} columns; expected {self.n_features}"
                 )
             _output_dtype(chunk.dtype, where)  # raises TypeError for non-numeric data
-            out = np.ascontiguousarray(chunk, dtype=self.dtype)
+            with np.errstate(over="ignore"):  # float64 values beyond float32: checked below
+                out = np.ascontiguousarray(chunk, dtype=self.dtype)
             # Integers and bools are always finite, even after conversion to float.  For
             # memory-mapped data this check also pulls the pages in, inside the reader thread.
             if chunk.dtype.kind == "f":
+                if out.dtype.itemsize < chunk.dtype.itemsize:
+                    _check_narrowing(chunk, out, where)
                 _check_finite(out, i, offset, self.name)
             yield out
             offset += len(out)
@@ -931,6 +934,17 @@ def _check_finite(chunk, index, offset, name):
             f"Input contains NaN or infinity in chunk {index} (rows {offset}.."
             f"{offset + len(chunk) - 1}) of {name}: {count} non-finite values, first at row "
             f"{offset + row}, column {col}"
+        )
+
+
+def _check_narrowing(chunk, out, where):
+    """Refuse finite values that became infinite when cast to the source's (float32) dtype."""
+    overflowed = np.isinf(out) & np.isfinite(chunk)
+    if overflowed.any():
+        value = float(chunk[np.unravel_index(int(np.argmax(overflowed)), chunk.shape)])
+        raise ValueError(
+            f"{where} has values beyond the float32 range ({value!r}), but the source yields "
+            f"float32 because its first chunk was float32; yield float64 chunks throughout"
         )
 
 

@@ -471,3 +471,15 @@ def test_cli_never_crashes(cli_files, data):
     if code in (1, 2):
         assert errors.strip(), f"exit {code} without a message: {argv}"
         assert "numba" not in errors.lower() or "NUMBA_" in errors, errors
+
+
+def test_float64_chunk_beyond_float32_range_after_a_float32_first_chunk():
+    # Found by the fuzz: the later chunk was cast to the source's float32 with a NumPy overflow
+    # warning, then reported as "NaN or infinity" although the input held neither.
+    def chunks():
+        return iter([np.array([[0.125]], dtype=np.float32), np.array([[1.25e149]])])
+
+    with only_convergence_warnings(), pytest.raises(ValueError, match="beyond the float32") as info:
+        open_source(chunks).to_array()
+    assert_clean_error(info.value)
+    assert "chunk 1" in str(info.value)
