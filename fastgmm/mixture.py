@@ -376,13 +376,13 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         ctype = self.covariance_type
         if params.covariances is None:
             params.covariances = _stats.covariances_from_cholesky(params.precisions_cholesky, ctype)
-        values = {
-            "weights_": np.asarray(params.weights, dtype=dtype),
-            "means_": np.asarray(params.means, dtype=dtype),
-            "covariances_": np.asarray(params.covariances, dtype=dtype),
-            "precisions_cholesky_": np.asarray(params.precisions_cholesky, dtype=dtype),
-        }
-        with np.errstate(over="ignore"):
+        with np.errstate(over="ignore"):  # overflow to float32's inf is refused below
+            values = {
+                "weights_": np.asarray(params.weights, dtype=dtype),
+                "means_": np.asarray(params.means, dtype=dtype),
+                "covariances_": np.asarray(params.covariances, dtype=dtype),
+                "precisions_cholesky_": np.asarray(params.precisions_cholesky, dtype=dtype),
+            }
             values["precisions_"] = _stats.precisions_from_cholesky(
                 values["precisions_cholesky_"], ctype
             )
