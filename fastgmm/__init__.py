@@ -13,6 +13,9 @@ __version__ = "0.1.0"
 
 _PUBLIC = {
     "GaussianMixture": "fastgmm.mixture",
+    "select_model": "fastgmm.selection",
+    "GaussianMixtureIC": "fastgmm.selection",
+    "GaussianMixtureOutlierDetector": "fastgmm.outliers",
     "save": "fastgmm.persistence",
     "load": "fastgmm.persistence",
 }
