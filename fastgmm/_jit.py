@@ -28,6 +28,10 @@ FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
 # For code whose accuracy depends on the order of its operations (a Cody-Waite range reduction):
 # re-association would fold the two-part constant back into one and cost two digits.
 FASTMATH_ORDERED = FASTMATH - {"reassoc"}
+# error_model="numpy": a division by zero gives inf/nan as in NumPy instead of raising inside a
+# parallel region (which surfaces as an opaque SystemError); the EM loop then reports the
+# non-finite log-likelihood with a clear ValueError. It also drops the zero checks from loops.
+_OPTIONS = {"cache": True, "nogil": True, "error_model": "numpy"}
 
 
 class KernelPair:
@@ -49,7 +53,7 @@ class KernelPair:
 
     def __init__(self, func):
         self.py_func = func
-        self.parallel = numba.njit(parallel=True, cache=True, fastmath=FASTMATH, nogil=True)(func)
+        self.parallel = numba.njit(parallel=True, **_OPTIONS, fastmath=FASTMATH)(func)
         self.__doc__ = func.__doc__
         self.__name__ = func.__name__
 
@@ -71,8 +75,8 @@ def inline(func=None, *, ordered=False):
     """
     flags = FASTMATH_ORDERED if ordered else FASTMATH
     if func is None:
-        return lambda f: numba.njit(cache=True, fastmath=flags, nogil=True)(f)
-    return numba.njit(cache=True, fastmath=flags, nogil=True)(func)
+        return lambda f: numba.njit(**_OPTIONS, fastmath=flags)(f)
+    return numba.njit(**_OPTIONS, fastmath=flags)(func)
 
 
 def default_n_threads() -> int:

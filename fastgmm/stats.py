@@ -111,6 +111,11 @@ class MixtureParams:
 # BLAS product for all components); beyond it the map's D(D+1)/2 columns outgrow the cache and
 # one triangular product per component is faster.
 FEATURE_MAP_MAX_FULL = 32
+# The feature map takes every component's moments about one centre, so a component whose mean
+# lies t of its own standard deviations from that centre loses about t**2 ulps in its covariance.
+# Beyond t**2 = 1e4 (digits lost: 4) the exact per-component kernels are used instead; that is
+# the case of a component collapsing onto a point far from the others.
+FEATURE_MAP_MAX_SPREAD = 1e4
 
 
 @dataclass
@@ -149,6 +154,9 @@ def _feature_map(means, prec, log_const):
         return False
     centre = means.mean(axis=0)
     offsets = means - centre
+    whitened = np.einsum("kde,kd->ke", prec, offsets) if pairs else prec[:, 0, :] * offsets
+    if not np.all(np.einsum("kd,kd->k", whitened, whitened) <= FEATURE_MAP_MAX_SPREAD):
+        return False
     if pairs:
         precisions = prec @ np.swapaxes(prec, 1, 2)
         linear = np.einsum("kde,ke->kd", precisions, offsets)
