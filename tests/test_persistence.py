@@ -402,3 +402,73 @@ def test_failed_save_keeps_previous_model(tmp_path, full_model):
         fastgmm.save(bad, path)
     assert path.read_bytes() == before
     assert os.listdir(tmp_path) == ["m.npz"]
+
+
+# ------------------------------------------------------- selection and outlier-detector models
+@pytest.fixture(scope="module")
+def two_blobs():
+    rng = np.random.default_rng(1)
+    return np.vstack([rng.normal(0, 1, (80, 2)), rng.normal(5, 1, (80, 2)), [[15.0, -9.0]]])
+
+
+def test_round_trip_gaussian_mixture_ic(tmp_path, two_blobs):
+    from fastgmm.selection import GaussianMixtureIC
+
+    X = two_blobs
+    ic = GaussianMixtureIC(range(1, 3), covariance_types=("full", "diag"), random_state=0)
+    ic.fit(X)
+    path = tmp_path / "ic.npz"
+    fastgmm.save(ic, path)
+    loaded = fastgmm.load(path)
+    assert type(loaded) is GaussianMixtureIC
+    assert loaded.get_params() == ic.get_params()  # including the range of n_components
+    assert (loaded.n_components_, loaded.covariance_type_) == (
+        ic.n_components_,
+        ic.covariance_type_,
+    )
+    assert loaded.results_ == ic.results_
+    np.testing.assert_array_equal(loaded.criterion_, ic.criterion_)
+    _assert_same_model(ic.best_estimator_, loaded.best_estimator_, X)
+    # The copies of the best model's attributes are rebuilt from it, not stored twice.
+    assert loaded.means_ is loaded.best_estimator_.means_
+    assert "model.means_" not in read_header(path)["arrays"]
+    np.testing.assert_array_equal(loaded.predict_proba(X), ic.predict_proba(X))
+
+    def mutate(header, arrays):
+        header["model"]["attributes"]["n_components_"] = 7
+
+    _rewrite(path, mutate)
+    _refused(path, "n_components_ disagrees with best_estimator_")
+
+
+@pytest.mark.parametrize("n_components", [2, "bic"])
+def test_round_trip_outlier_detector(tmp_path, two_blobs, monkeypatch, n_components):
+    from fastgmm import outliers
+    from fastgmm.outliers import GaussianMixtureOutlierDetector
+
+    # A short BIC grid keeps the test fast; the code path is that of the default grid.
+    monkeypatch.setattr(outliers, "BIC_GRID", range(1, 3))
+    X = two_blobs
+    detector = GaussianMixtureOutlierDetector(n_components, contamination=0.02, random_state=0)
+    detector.fit(X)
+    path = tmp_path / "detector.npz"
+    fastgmm.save(detector, path)
+    loaded = fastgmm.load(path)
+    assert type(loaded) is GaussianMixtureOutlierDetector
+    assert loaded.get_params() == detector.get_params()
+    assert loaded.offset_ == detector.offset_ and loaded.threshold_ == detector.threshold_
+    _assert_same_model(detector.mixture_, loaded.mixture_, X)
+    np.testing.assert_array_equal(loaded.decision_function(X), detector.decision_function(X))
+    np.testing.assert_array_equal(loaded.predict(X), detector.predict(X))
+    if n_components == "bic":
+        assert loaded.selection_.results_ == detector.selection_.results_
+        assert loaded.selection_.best_estimator_ is loaded.mixture_
+        assert loaded.selection_.n_components_ == detector.selection_.n_components_
+    else:
+        assert loaded.selection_ is None
+
+    def mutate(header, arrays):
+        header["model"]["attributes"]["offset_"] = {"__float__": "nan"}
+
+    _rewrite(path, mutate)
+    _refused(path, "offset_ must be a finite float")
