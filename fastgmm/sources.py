@@ -418,10 +418,15 @@ def open_source(obj, *, batch_size=None, columns=None, dataset=None):
     >>> src.to_array().shape, src.n_samples
     ((6, 2), 6)
 
-    Files are opened by extension (not run here):
+    Files are opened by extension: a ``.npy`` file is memory-mapped, and the same call takes
+    ``"data.h5:/train/X"``, ``"store.zarr"``, or ``"data.parquet"`` with ``columns=["x", "y"]``:
 
-    >>> src = open_source("data.h5:/train/X")  # doctest: +SKIP
-    >>> src = open_source("data.parquet", columns=["x", "y"])  # doctest: +SKIP
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "X.npy")
+    >>> np.save(path, X)
+    >>> src = open_source(path, batch_size=5)
+    >>> src.n_samples, [len(chunk) for _, chunk in src.iter_chunks()]
+    (6, [5, 1])
     """
     if batch_size is not None:
         batch_size = _check_batch_size(batch_size)
