@@ -7,12 +7,21 @@ Public names are imported on first use (PEP 562), so that ``import fastgmm`` and
 line's ``--help`` do not pay for scikit-learn and Numba until they are needed.
 """
 
+import os
 from importlib import import_module
+
+# OpenMP threads that wait for work by spinning take whole time slices from the threads doing the
+# work whenever the machine has more runnable threads than cores (a shared node, Dask workers,
+# several jobs per node): fits were measured 30x slower there. Sleeping waiters cost a few
+# microseconds per kernel call instead. Set before Numba loads its OpenMP runtime; a value the
+# user set wins, and it has no effect if OpenMP was already loaded by another library.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 __version__ = "0.1.0"
 
 _PUBLIC = {
     "GaussianMixture": "fastgmm.mixture",
+    "open_source": "fastgmm.sources",
     "select_model": "fastgmm.selection",
     "GaussianMixtureIC": "fastgmm.selection",
     "GaussianMixtureOutlierDetector": "fastgmm.outliers",
