@@ -194,8 +194,8 @@ def _kernel_pairs():
 
 
 def _flavours(pair):
-    """The compiled flavours of a kernel, as ``(name, dispatcher)`` pairs."""
-    return [(name, getattr(pair, name)) for name in ("serial", "parallel") if hasattr(pair, name)]
+    """The compiled flavours of a kernel, as ``(name, dispatcher)`` pairs (one: parallel)."""
+    return [("parallel", pair.parallel)]
 
 
 class _KernelClock:

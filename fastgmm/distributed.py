@@ -24,7 +24,7 @@ Decisions, with the alternatives that lost:
   (``K * D * D`` floats each, 8 MB per block for K = D = 100).
 * **X is persisted, never scattered**: persisted blocks keep their lineage, so the blocks of a
   worker that dies are recomputed by Dask, whereas scattered data would be lost for good.
-* **Threads: one per task.** Each task calls the kernels with ``n_threads=1`` (the serial twin)
+* **Threads: one per task.** Each task calls the kernels with ``n_threads=1``
   inside ``thread_limit(1)``, so a worker runs as many kernels as it has task threads and never
   more; parallelism comes from the blocks. No environment variable is touched: Numba's pool may
   already be running in the worker.
