@@ -91,6 +91,14 @@ class ArrayChunks:
     ----------
     X : ndarray of shape (n_samples, n_features), float32 or float64, C-contiguous
     sample_weight : ndarray of shape (n_samples,) or None
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastgmm.em import ArrayChunks
+    >>> data = ArrayChunks(np.zeros((5, 2)))
+    >>> [(offset, X.shape, weights.size) for offset, X, weights in data.chunks()]
+    [(0, (5, 2), 0)]
     """
 
     _COPY_ROWS = 1 << 16
@@ -132,6 +140,18 @@ def chunk_statistics(
     ``shift`` is the origin of the moments for the per-component kernel; the feature-map kernel
     (small full models, all diagonal ones) takes its moments about the centre of the means, and
     the returned statistics say which in their ``shift``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastgmm.stats import MixtureParams, kernel_params
+    >>> X = np.array([[0.0, 0.0], [0.2, 0.1], [5.0, 5.0], [5.2, 4.9]])
+    >>> params = MixtureParams(np.array([0.5, 0.5]), np.array([[0.0, 0.0], [5.0, 5.0]]), None,
+    ...                        np.ones((2, 2)), "diag")  # unit variances
+    >>> from fastgmm.em import chunk_statistics
+    >>> stats = chunk_statistics(X, np.empty(0), kernel_params(params), params.means)
+    >>> stats.nk.round(6), stats.n_rows  # two rows per component
+    (array([2., 2.]), 4)
     """
     n_components, n_features = kparams.means.shape
     s2_rows = kparams.prec.shape[1]
@@ -183,6 +203,18 @@ def collect_statistics(
     """Sum the statistics of every chunk, in order.
 
     ``resp`` (all rows' responsibilities, for ``mode=GIVEN``) is sliced alongside the chunks.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastgmm.stats import MixtureParams, kernel_params
+    >>> X = np.array([[0.0, 0.0], [0.2, 0.1], [5.0, 5.0], [5.2, 4.9]])
+    >>> params = MixtureParams(np.array([0.5, 0.5]), np.array([[0.0, 0.0], [5.0, 5.0]]), None,
+    ...                        np.ones((2, 2)), "diag")  # unit variances
+    >>> from fastgmm.em import ArrayChunks, collect_statistics
+    >>> total = collect_statistics(ArrayChunks(X).chunks(), kernel_params(params), params.means)
+    >>> total.weight_sum, total.n_rows
+    (4.0, 4)
     """
     total = None
     for start, X, sample_weight in chunks:
@@ -207,7 +239,27 @@ def score_chunk(
     out_resp: np.ndarray | None = None,
     out_labels: np.ndarray | None = None,
 ):
-    """Per-row log-likelihoods, and optionally responsibilities and labels, of one chunk."""
+    """Per-row log-likelihoods, and optionally responsibilities and labels, of one chunk.
+
+    Returns
+    -------
+    log_lik : ndarray of shape (n_samples,)
+    resp : ndarray of shape (n_samples, n_components), or (0, n_components) unless wanted
+    labels : ndarray of shape (n_samples,), int64, or (0,) unless wanted
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastgmm.stats import MixtureParams, kernel_params
+    >>> X = np.array([[0.0, 0.0], [0.2, 0.1], [5.0, 5.0], [5.2, 4.9]])
+    >>> params = MixtureParams(np.array([0.5, 0.5]), np.array([[0.0, 0.0], [5.0, 5.0]]), None,
+    ...                        np.ones((2, 2)), "diag")  # unit variances
+    >>> from fastgmm.em import score_chunk
+    >>> log_lik, resp, labels = score_chunk(
+    ...     X, kernel_params(params), want_resp=True, want_labels=True)
+    >>> labels, resp.sum(axis=1).round(12)
+    (array([0, 0, 1, 1]), array([1., 1., 1., 1.]))
+    """
     n_samples = X.shape[0]
     n_components = kparams.means.shape[0]
     lse = np.empty(n_samples) if out_lse is None else out_lse
@@ -246,7 +298,21 @@ def score_chunk(
 def params_from_stats(
     stats: SufficientStats, covariance_type: str, reg_covar: float, *, float32_hint=False
 ) -> MixtureParams:
-    """The M-step: statistics to parameters, with the precision factors."""
+    """The M-step: statistics to parameters, with the precision factors.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastgmm.stats import MixtureParams, kernel_params
+    >>> X = np.array([[0.0, 0.0], [0.2, 0.1], [5.0, 5.0], [5.2, 4.9]])
+    >>> params = MixtureParams(np.array([0.5, 0.5]), np.array([[0.0, 0.0], [5.0, 5.0]]), None,
+    ...                        np.ones((2, 2)), "diag")  # unit variances
+    >>> from fastgmm.em import chunk_statistics, params_from_stats
+    >>> stats = chunk_statistics(X, np.empty(0), kernel_params(params), params.means)
+    >>> params_from_stats(stats, "diag", reg_covar=1e-6).means.round(2)
+    array([[0.1 , 0.05],
+           [5.1 , 4.95]])
+    """
     weights, means, covariances = m_step(stats, covariance_type, reg_covar)
     prec_chol = precision_cholesky(covariances, covariance_type, float32_hint=float32_hint)
     return MixtureParams(weights, means, covariances, prec_chol, covariance_type)
@@ -254,7 +320,14 @@ def params_from_stats(
 
 @dataclass
 class EMResult:
-    """Outcome of one EM run from one initialisation."""
+    """Outcome of one EM run from one initialisation (see :func:`run_em`).
+
+    Examples
+    --------
+    >>> from fastgmm.em import EMResult
+    >>> EMResult(params=None, lower_bound=-1.5, lower_bounds=[-2.0, -1.5], n_iter=2).converged
+    False
+    """
 
     params: MixtureParams
     lower_bound: float
@@ -299,6 +372,22 @@ def run_em(
     -----
     As in scikit-learn, the lower bound of iteration ``t`` is the mean log-likelihood of the
     parameters *entering* iteration ``t``; the returned parameters are those after its M-step.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastgmm.stats import MixtureParams, kernel_params
+    >>> X = np.array([[0.0, 0.0], [0.2, 0.1], [5.0, 5.0], [5.2, 4.9]])
+    >>> params = MixtureParams(np.array([0.5, 0.5]), np.array([[0.0, 0.0], [5.0, 5.0]]), None,
+    ...                        np.ones((2, 2)), "diag")  # unit variances
+    >>> from fastgmm.em import ArrayChunks, collect_statistics, run_em
+    >>> data = ArrayChunks(X)
+    >>> def collect(kparams, shift):
+    ...     return collect_statistics(data.chunks(), kparams, shift)
+    >>> result = run_em(params, collect, reg_covar=1e-6, tol=1e-3, max_iter=100)
+    >>> result.converged, result.params.means.round(2)
+    (True, array([[0.1 , 0.05],
+           [5.1 , 4.95]]))
     """
     lower_bounds = []
     converged = False
