@@ -340,6 +340,21 @@ class DaskRows:
     ----------
     X : dask.array.Array of shape (n_samples, n_features)
         Rows chunked, columns in one chunk, float32 or float64.
+
+    Examples
+    --------
+    >>> import dask
+    >>> import dask.array as da
+    >>> import numpy as np
+    >>> from fastgmm import GaussianMixture
+    >>> from fastgmm.distributed import DaskRows
+    >>> X = np.random.default_rng(0).normal(size=(40, 2))
+    >>> gm = GaussianMixture(2, random_state=0).fit(X)
+    >>> rows = DaskRows(da.from_array(X, chunks=(10, 2)))
+    >>> log_prob, _, labels = rows.score(gm, want_labels=True)  # lazy Dask arrays
+    >>> with dask.config.set(scheduler="sync"):
+    ...     bool(np.array_equal(labels.compute(), gm.predict(X)))
+    True
     """
 
     def __init__(self, X):
@@ -400,6 +415,20 @@ class DaskChunks(DaskRows):
     dtype : numpy.dtype
     block_rows : tuple of int
         Rows per block.
+
+    Examples
+    --------
+    >>> import dask
+    >>> import dask.array as da
+    >>> import numpy as np
+    >>> from fastgmm.distributed import as_dask_chunks
+    >>> from fastgmm.stats import KernelParams
+    >>> kp = KernelParams(np.zeros((1, 2)), np.ones((1, 1, 2)), np.zeros(1))
+    >>> with dask.config.set(scheduler="sync"):
+    ...     data = as_dask_chunks(da.ones((6, 2), chunks=(4, 2)))
+    ...     stats = data.collect(kp, np.zeros((1, 2)))
+    >>> data.n_blocks, data.block_rows, stats.n_rows
+    (2, (4, 2), 6)
     """
 
     def __init__(self, X, sample_weight, client):

@@ -72,6 +72,15 @@ def higher_quantile_rank(n: int, q: float) -> int:
 
     The same floating-point expression as NumPy's, ``ceil((n - 1) * q)``, so both agree
     exactly.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastgmm.outliers import higher_quantile_rank
+    >>> values = np.array([5.0, 1.0, 4.0, 2.0, 3.0])
+    >>> rank = higher_quantile_rank(len(values), 0.3)
+    >>> rank, bool(np.sort(values)[rank] == np.quantile(values, 0.3, method="higher"))
+    (2, True)
     """
     rank = int(np.ceil(np.float64(n - 1) * np.float64(q)))
     return min(max(rank, 0), n - 1)

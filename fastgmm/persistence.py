@@ -99,7 +99,24 @@ _SLOW_WRITE_ENV = "FASTGMM_TEST_SLOW_WRITE"
 
 
 class ModelFileError(ValueError):
-    """A model file that cannot be loaded: corrupted, truncated, tampered with or unsupported."""
+    """A model file that cannot be loaded: corrupted, truncated, tampered with or unsupported.
+
+    A subclass of ``ValueError``; the message names the file and what is wrong with it.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import fastgmm
+    >>> from fastgmm.persistence import ModelFileError
+    >>> path = os.path.join(tempfile.mkdtemp(), "broken.npz")
+    >>> with open(path, "wb") as f:
+    ...     _ = f.write(b"not a model file")
+    >>> try:
+    ...     fastgmm.load(path)
+    ... except ModelFileError as exc:
+    ...     print("refused:", "is not a fastgmm model file" in str(exc))
+    refused: True
+    """
 
 
 # ---------------------------------------------------------------------------------- public API

@@ -470,6 +470,13 @@ def is_source_like(obj):
     True for ChunkSource instances, paths (str / os.PathLike) and callables.  Also True for
     one-shot iterators, so that :func:`open_source` can explain why they are not accepted.
     False for arrays and other array-likes, which are validated in memory.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastgmm.sources import is_source_like
+    >>> is_source_like("data.npy"), is_source_like(lambda: iter([])), is_source_like(np.ones(3))
+    (True, True, False)
     """
     if isinstance(obj, np.ndarray):
         return False
