@@ -5,6 +5,12 @@ is fastgmm's own Numba code (k-means++ seeding and parallel Lloyd steps) rather 
 KMeans. k-means runs on a uniform sample of at most ``init_sample`` rows: the centres it finds
 barely change with more rows, while its cost would grow with all of them. One hard-assignment pass
 over every row then turns the centres into the first mixture parameters.
+
+Every strategy reads the data only through the chunk provider's ``chunks()`` (an in-memory
+:class:`~fastgmm.em.ArrayChunks` or a streamed :class:`~fastgmm.streaming.SourceChunks`), and draws
+its random numbers row by row in data order: the sample keys of :func:`sample_rows` and the
+responsibilities of 'random'. The same ``random_state`` therefore gives the same initialisation for
+an array and for a file holding the same rows, however either is cut into chunks.
 """
 
 from __future__ import annotations
@@ -12,11 +18,21 @@ from __future__ import annotations
 import numpy as np
 
 from ._kernels.kmeans import candidate_potentials, lloyd_step, update_closest
-from .em import GIVEN, HARD, ArrayChunks, collect_statistics, n_slots_for, params_from_stats
+from .em import (
+    GIVEN,
+    HARD,
+    chunk_statistics,
+    collect_statistics,
+    n_slots_for,
+    params_from_stats,
+)
 from .stats import _OVERFLOW, KernelParams, MixtureParams, precision_cholesky
 
 INIT_METHODS = ("kmeans", "k-means++", "random", "random_from_data")
 DEFAULT_INIT_SAMPLE = 100_000
+# Rows per draw of sample keys and random responsibilities: bounds those temporaries for a
+# large in-memory chunk. NumPy's draws are split-invariant: the numbers drawn do not depend on it.
+_DRAW_ROWS = 1 << 16
 
 
 def kmeans_plusplus(X, n_clusters, random_state, sample_weight=None, n_threads=None):
@@ -99,14 +115,72 @@ def kmeans(
     return centres
 
 
-def _sample_rows(data: ArrayChunks, size: int, random_state):
-    """A uniform sample of rows without replacement (all rows when there are few)."""
-    if data.n_samples <= size:
-        weights = data.sample_weight if data.sample_weight.size else None
-        return np.ascontiguousarray(data.X), weights, np.arange(data.n_samples)
-    rows = np.sort(random_state.choice(data.n_samples, size=size, replace=False))
-    weights = data.sample_weight[rows] if data.sample_weight.size else None
-    return np.ascontiguousarray(data.X[rows]), weights, rows
+def sample_rows(data, size: int, random_state):
+    """A uniform sample of ``min(size, n_samples)`` rows, drawn in one pass over ``data.chunks()``.
+
+    Every row gets an i.i.d. uniform key, drawn in row order from ``random_state``, and the rows
+    with the ``size`` smallest keys are kept (vectorised reservoir sampling): each subset of that
+    size is equally likely. Rows whose key cannot enter the reservoir any more are skipped
+    without being copied, so the pass costs little beyond reading the data. Because the keys are
+    one sequential random stream, the sample does not depend on how the rows are chunked, and it
+    is the sample that :meth:`fastgmm.sources.ChunkSource.reservoir_sample` draws with the same
+    ``random_state``.
+
+    Parameters
+    ----------
+    data : chunk provider
+        ``ArrayChunks`` or ``SourceChunks``; ``chunks()`` yields ``(offset, X, weights)``.
+    size : int
+        Requested sample size (>= 1).
+    random_state : numpy.random.RandomState or numpy.random.Generator
+
+    Returns
+    -------
+    sample : ndarray of shape (min(size, n_samples), n_features)
+        C-contiguous, in the data's dtype, rows in data order.
+    weights : ndarray of shape (min(size, n_samples),) or None
+        The rows' sample weights (None for unit weights).
+    indices : ndarray of shape (min(size, n_samples),), int64
+        Row numbers of the sample (increasing).
+    """
+    keys, indices, rows, weights = [], [], [], []
+    n_kept = 0
+    threshold = np.inf  # the size-th smallest key so far; only smaller keys can still enter
+    for start, X, w in data.chunks():
+        for lo in range(0, X.shape[0], _DRAW_ROWS):
+            block_keys = random_state.random(min(_DRAW_ROWS, X.shape[0] - lo))
+            take = np.flatnonzero(block_keys < threshold)
+            if take.size == 0:
+                continue
+            keys.append(block_keys[take])
+            indices.append(start + lo + take)
+            rows.append(X[lo + take])  # fancy indexing copies: chunk buffers may be reused
+            if w.size:
+                weights.append(w[lo + take])
+            n_kept += take.size
+            if n_kept >= 2 * size:
+                keys, indices, rows, weights, threshold = _keep_smallest(
+                    keys, indices, rows, weights, size
+                )
+                n_kept = size
+    keys, indices, rows, weights, _ = _keep_smallest(keys, indices, rows, weights, size)
+    order = np.argsort(indices[0], kind="stable")
+    sample = np.ascontiguousarray(rows[0][order])
+    return sample, (weights[0][order] if weights else None), indices[0][order]
+
+
+def _keep_smallest(keys, indices, rows, weights, size):
+    """Merge the candidate lists and keep the ``size`` rows with the smallest keys."""
+    keys = np.concatenate(keys)
+    indices = np.concatenate(indices)
+    rows = np.concatenate(rows)
+    weights = np.concatenate(weights) if weights else None
+    if keys.size > size:
+        keep = np.argpartition(keys, size - 1)[:size]
+        keys, indices, rows = keys[keep], indices[keep], rows[keep]
+        weights = None if weights is None else weights[keep]
+    threshold = keys.max() if keys.size == size else np.inf
+    return [keys], [indices], [rows], ([] if weights is None else [weights]), threshold
 
 
 def _identity_factors(covariance_type, n_components, n_features):
@@ -138,7 +212,7 @@ def _point_params(points, n_samples, covariance_type, reg_covar, float32_hint):
 
 
 def initial_params(
-    data: ArrayChunks,
+    data,
     *,
     method: str,
     n_components: int,
@@ -153,15 +227,30 @@ def initial_params(
 
     Parameters
     ----------
-    data : ArrayChunks
-        All rows (with their weights).
+    data : ArrayChunks or SourceChunks
+        All rows (with their weights). Only ``chunks()``, ``n_features`` and, after the first
+        pass, ``n_samples`` are used, so a stream is never held in memory.
     random_state : numpy.random.RandomState
     init_sample : int
         Rows that k-means and k-means++ look at (a uniform sample when there are more).
+
+    Notes
+    -----
+    Passes over the data: 'kmeans' two (the sample, then one hard assignment of every row),
+    'k-means++' and 'random_from_data' one (the sample), 'random' one.
     """
-    n_samples, n_features = data.n_samples, data.n_features
-    if method == "kmeans":
-        sample, weights, _ = _sample_rows(data, init_sample, random_state)
+    n_features = data.n_features
+    if method in ("kmeans", "k-means++"):
+        if init_sample < n_components:
+            raise ValueError(
+                f"init_sample={init_sample} is smaller than n_components={n_components}: "
+                "k-means needs at least one sampled row per component."
+            )
+        sample, weights, _ = sample_rows(data, init_sample, random_state)
+        _check_enough_rows(data.n_samples, n_components)
+        if method == "k-means++":
+            centres, _ = kmeans_plusplus(sample, n_components, random_state, weights, n_threads)
+            return _point_params(centres, data.n_samples, covariance_type, reg_covar, float32_hint)
         centres = kmeans(sample, n_components, random_state, weights, n_threads=n_threads)
         kparams = KernelParams(
             centres,
@@ -170,30 +259,57 @@ def initial_params(
         )
         stats = collect_statistics(data.chunks(), kparams, centres, mode=HARD, n_threads=n_threads)
     elif method == "random":
-        resp = random_state.uniform(size=(n_samples, n_components))
-        resp /= resp.sum(axis=1)[:, None]
-        shift = np.broadcast_to(
-            np.mean(data.X, axis=0, dtype=np.float64), (n_components, n_features)
-        ).copy()
-        kparams = KernelParams(
-            shift,
-            _identity_factors(covariance_type, n_components, n_features),
-            np.zeros(n_components),
+        stats = _random_resp_statistics(
+            data, n_components, covariance_type, random_state, n_threads
         )
-        stats = collect_statistics(
-            data.chunks(), kparams, shift, mode=GIVEN, resp=resp, n_threads=n_threads
-        )
+        _check_enough_rows(stats.n_rows, n_components)
     elif method == "random_from_data":
-        rows = random_state.choice(n_samples, size=n_components, replace=False)
-        points = np.asarray(data.X[rows], dtype=np.float64)
-        return _point_params(points, n_samples, covariance_type, reg_covar, float32_hint)
-    elif method == "k-means++":
-        sample, weights, _ = _sample_rows(data, init_sample, random_state)
-        centres, _ = kmeans_plusplus(sample, n_components, random_state, weights, n_threads)
-        return _point_params(centres, n_samples, covariance_type, reg_covar, float32_hint)
+        points, _, _ = sample_rows(data, n_components, random_state)
+        _check_enough_rows(data.n_samples, n_components)
+        points = points.astype(np.float64)
+        return _point_params(points, data.n_samples, covariance_type, reg_covar, float32_hint)
     else:  # pragma: no cover - validated by the estimator
         raise ValueError(f"Unknown init_params {method!r}.")
     params = params_from_stats(stats, covariance_type, reg_covar, float32_hint=float32_hint)
     # As sklearn: initial weights are nk / n_samples, not renormalised.
     params.weights = (stats.nk + 10 * np.finfo(np.float64).eps) / stats.weight_sum
     return params
+
+
+def _random_resp_statistics(data, n_components, covariance_type, random_state, n_threads):
+    """Statistics of every row under uniform random responsibilities (sklearn's 'random').
+
+    The responsibilities are drawn chunk by chunk in row order, never for all rows at once:
+    uniform draws are split-invariant, so this is the same matrix as one
+    ``uniform(size=(n_samples, n_components))`` draw, without its memory.
+    """
+    factors = _identity_factors(covariance_type, n_components, data.n_features)
+    total = shift = kparams = None
+    for _, X, w in data.chunks():
+        for lo in range(0, X.shape[0], _DRAW_ROWS):
+            rows = X[lo : lo + _DRAW_ROWS]
+            resp = random_state.uniform(size=(rows.shape[0], n_components))
+            resp /= resp.sum(axis=1)[:, None]
+            if shift is None:
+                # Any fixed origin near the data keeps the moments' digits; the first rows'
+                # mean costs no extra pass.
+                with np.errstate(over="ignore", invalid="ignore"):
+                    centre = np.mean(rows, axis=0, dtype=np.float64)
+                if not np.all(np.isfinite(centre)):  # the sum overflowed: any row will do
+                    centre = np.asarray(rows[0], dtype=np.float64)
+                shift = np.ascontiguousarray(np.broadcast_to(centre, (n_components, len(centre))))
+                kparams = KernelParams(shift, factors, np.zeros(n_components))
+            weights = w[lo : lo + _DRAW_ROWS] if w.size else w
+            stats = chunk_statistics(
+                rows, weights, kparams, shift, mode=GIVEN, resp=resp, n_threads=n_threads
+            )
+            total = stats if total is None else total + stats
+    return total
+
+
+def _check_enough_rows(n_samples, n_components):
+    if n_samples < n_components:
+        raise ValueError(
+            "Expected n_samples >= n_components "
+            f"but got n_components = {n_components}, n_samples = {n_samples}"
+        )

@@ -15,10 +15,12 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from . import stats as _stats
+from . import streaming as _streaming
 from ._jit import resolve_n_threads
 from .degenerate import ON_DEGENERATE, DegenerateHandler, initialise
 from .em import ArrayChunks, collect_statistics, run_em, score_chunk
 from .init import DEFAULT_INIT_SAMPLE, INIT_METHODS, initial_params
+from .sources import is_source_like
 from .stats import MixtureParams, kernel_params
 from .validation import (
     check_finite_rows,
@@ -57,7 +59,9 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         The number of initialisations; the best result is kept.
     init_params : {'kmeans', 'k-means++', 'random', 'random_from_data'}, default='kmeans'
         How responsibilities are initialised. 'kmeans' and 'k-means++' use fastgmm's own
-        k-means on a uniform sample of at most 100,000 rows.
+        k-means on a uniform sample of at most ``init_sample`` rows; 'random_from_data' picks
+        rows the same way, and 'random' draws responsibilities row by row, so that arrays and
+        streamed sources holding the same rows get the same initialisation.
     weights_init, means_init, precisions_init : array-like, default=None
         User-provided initial parameters, as in scikit-learn.
     random_state : int, RandomState instance or None, default=None
@@ -72,6 +76,15 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         Threads for the kernels. None uses the CPUs this process may run on (honouring
         ``NUMBA_NUM_THREADS``); -1 means the same; a positive value is used as given. Results do
         not depend on it.
+    init_sample : int, default=100_000
+        Rows of the uniform sample (drawn in one pass, also from a stream) on which k-means and
+        k-means++ initialise; all rows when there are fewer.
+    learning_decay : float, default=0.6
+        Exponent kappa in (0.5, 1] of the step size ``(t + learning_offset) ** -kappa`` of
+        :meth:`partial_fit` (Cappé & Moulines 2009).
+    learning_offset : float, default=1.0
+        Offset t0 >= 0 of that step size; the first update after the initialising chunk uses
+        ``(1 + t0) ** -kappa``.
     on_degenerate : {'raise', 'reinit', 'reg'}, default='raise'
         What to do when a component collapses during EM: its covariance has no Cholesky factor
         (singleton or duplicated rows, a feature constant inside the component, ``reg_covar``
@@ -118,6 +131,15 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     feature_names_in_ : ndarray of str
         Only when ``X`` had string column names.
 
+    Notes
+    -----
+    Data that do not fit in memory can be passed to :meth:`fit`, :meth:`predict`,
+    :meth:`predict_proba`, :meth:`score_samples` and :meth:`score` as a path (``.npy``, ``.npz``,
+    HDF5, Zarr, Parquet, CSV), a :class:`~fastgmm.sources.ChunkSource` from
+    :func:`fastgmm.open_source` or a zero-argument callable returning an iterator of 2-D chunks.
+    Each EM iteration is then one exact pass over the source, and the fit equals the in-memory
+    fit of the same rows. :meth:`partial_fit` fits unbounded streams approximately (online EM).
+
     Examples
     --------
     >>> import numpy as np
@@ -147,6 +169,9 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         "verbose_interval": [Interval(Integral, 1, None, closed="left")],
         "n_jobs": [Integral, None],
         "on_degenerate": [StrOptions(set(ON_DEGENERATE))],
+        "init_sample": [Interval(Integral, 1, None, closed="left")],
+        "learning_decay": [Interval(Real, 0.5, 1.0, closed="right")],
+        "learning_offset": [Interval(Real, 0.0, None, closed="left")],
     }
 
     def __init__(
@@ -168,6 +193,9 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         verbose_interval=10,
         n_jobs=None,
         on_degenerate="raise",
+        init_sample=DEFAULT_INIT_SAMPLE,
+        learning_decay=_streaming.DEFAULT_LEARNING_DECAY,
+        learning_offset=_streaming.DEFAULT_LEARNING_OFFSET,
     ):
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -185,6 +213,9 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         self.verbose_interval = verbose_interval
         self.n_jobs = n_jobs
         self.on_degenerate = on_degenerate
+        self.init_sample = init_sample
+        self.learning_decay = learning_decay
+        self.learning_offset = learning_offset
 
     # ------------------------------------------------------------------ fitting
     def fit(self, X, y=None, sample_weight=None):
@@ -194,10 +225,14 @@ class GaussianMixture(DensityMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : array-like of shape (n_samples, n_features), path, ChunkSource or callable
+            The rows, in memory or streamed from a source (see :func:`fastgmm.open_source`);
+            every EM iteration is then one pass. Sources whose length is unknown (CSV files,
+            callables) are counted in one extra pass first.
         y : Ignored
         sample_weight : array-like of shape (n_samples,), default=None
-            Non-negative row weights (weighted EM); a weight of 2 counts a row twice.
+            Non-negative row weights (weighted EM); a weight of 2 counts a row twice. Not
+            supported for streamed sources.
 
         Returns
         -------
@@ -220,7 +255,101 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         return self._score(data, want_labels=True)[2]
 
     @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y=None, sample_weight=None):
+        """Update the model with one chunk of rows by online (stepwise) EM.
+
+        For streams that are too long, or arrive too late, for repeated passes. Each call runs
+        one E-step on the chunk under the current parameters, blends the chunk's per-row
+        sufficient statistics into running averages with the step size
+        ``(t + learning_offset) ** -learning_decay`` (``t`` counts the chunks after the first)
+        and runs the M-step on the averages (Cappé & Moulines 2009;
+        :class:`fastgmm.streaming.OnlineEM`). The first call initialises the model from its
+        chunk with ``init_params`` (k-means by default), or from ``weights_init``,
+        ``means_init`` and ``precisions_init``; it needs at least ``n_components`` rows. A
+        model already fitted by :meth:`fit` is the starting point instead.
+
+        The result is approximate: it depends on the order and size of the chunks and, on
+        stationary data, approaches the batch EM solution as chunks accumulate. For data that
+        can be read several times, :meth:`fit` on a source gives the exact solution.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_rows, n_features)
+            One chunk, float64 or float32 (statistics accumulate in float64 either way).
+        y : Ignored
+        sample_weight : array-like of shape (n_rows,), default=None
+            Non-negative row weights within the chunk.
+
+        Returns
+        -------
+        self : GaussianMixture
+            ``lower_bound_`` is the chunk's mean log-likelihood under the parameters before the
+            update and ``lower_bounds_`` the history of those values; ``n_iter_`` counts the
+            calls; ``converged_`` is False (online EM has no convergence test). A later
+            :meth:`fit` starts afresh.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from fastgmm import GaussianMixture
+        >>> rng = np.random.default_rng(0)
+        >>> gm = GaussianMixture(2, random_state=0)
+        >>> for _ in range(20):
+        ...     labels = rng.integers(2, size=500)
+        ...     gm = gm.partial_fit(rng.normal(size=(500, 2)) + 6.0 * labels[:, None])
+        >>> bool(np.allclose(np.sort(gm.means_[:, 0]), [0.0, 6.0], atol=0.2))
+        True
+        """
+        online = getattr(self, "_online", None)
+        first_call = online is None and not hasattr(self, "means_")
+        X = validate_data(
+            self,
+            X,
+            reset=first_call,
+            dtype=[np.float64, np.float32],
+            ensure_all_finite=False,
+            order="C",
+        )
+        check_finite_rows(X)
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(
+                sample_weight, X, dtype=np.float64, ensure_non_negative=True
+            )
+        n_threads = resolve_n_threads(self.n_jobs)
+        if online is None:
+            if first_call:
+                if X.shape[0] < self.n_components:
+                    raise ValueError(
+                        "The first chunk given to partial_fit initialises the model and needs "
+                        f"n_samples >= n_components, but got n_components = {self.n_components}"
+                        f", n_samples = {X.shape[0]}"
+                    )
+                params = self._initial_params(
+                    ArrayChunks(X, sample_weight),
+                    self._check_init_params(X.shape[1]),
+                    check_random_state(self.random_state),
+                    n_threads,
+                )
+            else:
+                params = self._current_params()
+            online = _streaming.OnlineEM(
+                params, learning_decay=self.learning_decay, learning_offset=self.learning_offset
+            )
+        weights = np.empty(0) if sample_weight is None else sample_weight
+        online.update(X, weights, reg_covar=self.reg_covar, n_threads=n_threads)
+        self._online = online
+        self._set_params(online.params, X.dtype)
+        # The same list object, extended in place: no copy per call on unbounded streams.
+        self.lower_bounds_ = online.lower_bounds
+        self.lower_bound_ = online.lower_bounds[-1]
+        self.n_iter_ = len(online.lower_bounds)
+        self.converged_ = False
+        return self
+
+    @_fit_context(prefer_skip_nested_validation=True)
     def _fit(self, X, sample_weight):
+        if is_source_like(X):  # the same EM, one pass over the source per iteration
+            return self._fit_source(X, sample_weight)
         X = validate_data(
             self,
             X,
@@ -244,8 +373,35 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         self._fit_data(data)
         return data
 
+    def _fit_source(self, X, sample_weight):
+        if sample_weight is not None:
+            raise ValueError(
+                "sample_weight is not supported when X is a streamed source; pass the rows as "
+                "an array to weight them."
+            )
+        data = _streaming.SourceChunks(X)
+        n_samples = data.count_rows()
+        if n_samples < 2:
+            raise ValueError(
+                f"Found array with {n_samples} sample(s) (shape=({n_samples}, "
+                f"{data.n_features})) while a minimum of 2 is required by GaussianMixture."
+            )
+        if n_samples < self.n_components:
+            raise ValueError(
+                "Expected n_samples >= n_components "
+                f"but got n_components = {self.n_components}, "
+                f"n_samples = {n_samples}"
+            )
+        # What validate_data(reset=True) records for arrays; a source has no column names.
+        self.n_features_in_ = data.n_features
+        if hasattr(self, "feature_names_in_"):
+            del self.feature_names_in_
+        self._fit_data(data)
+        return data
+
     def _fit_data(self, data: ArrayChunks) -> None:
         """EM with ``n_init`` restarts on validated data (the shared part of every fit)."""
+        self._online = None  # a full fit ends any partial_fit sequence
         n_features = data.n_features
         user_init = self._check_init_params(n_features)
         n_threads = resolve_n_threads(self.n_jobs)
@@ -344,7 +500,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                 covariance_type=ctype,
                 reg_covar=self.reg_covar if reg_covar is None else reg_covar,
                 random_state=random_state,
-                init_sample=DEFAULT_INIT_SAMPLE,
+                init_sample=self.init_sample,
                 n_threads=n_threads,
                 float32_hint=data.dtype == np.float32,
             )
@@ -400,6 +556,15 @@ class GaussianMixture(DensityMixin, BaseEstimator):
 
     # --------------------------------------------------------------- inference
     def _validated(self, X) -> ArrayChunks:
+        if is_source_like(X):
+            check_is_fitted(self)
+            data = _streaming.SourceChunks(X)
+            if data.n_features != self.n_features_in_:
+                raise ValueError(
+                    f"X has {data.n_features} features, but {type(self).__name__} is "
+                    f"expecting {self.n_features_in_} features as input."
+                )
+            return data
         check_is_fitted(self)
         X = validate_data(
             self,
@@ -432,36 +597,83 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             )
         return lse, resp, labels
 
-    def score_samples(self, X):
+    def _output(self, X, what, out):
+        """``score_samples``, ``predict_proba`` or ``predict`` of arrays or sources."""
+        data = self._validated(X)
+        streamed = isinstance(data, _streaming.SourceChunks)
+        if streamed or (out is not None and isinstance(data, ArrayChunks)):
+            kparams = kernel_params(self._current_params())
+            n_threads = resolve_n_threads(self.n_jobs)
+            return _streaming.score_into(data, kparams, what, out, n_threads=n_threads)
+        if out is not None:
+            raise TypeError(f"out= is supported for arrays and sources, not for {type(X)}.")
+        lse, resp, labels = self._score(
+            data, want_resp=what == "predict_proba", want_labels=what == "predict"
+        )
+        return {"score_samples": lse, "predict_proba": resp, "predict": labels}[what]
+
+    def score_samples(self, X, out=None):
         """Log-likelihood of each sample under the model.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), path, ChunkSource or callable
+            Rows in memory or streamed from a source (chunk by chunk, in one pass).
+        out : None, str, os.PathLike or ndarray, default=None
+            Where to write the result: None returns a new array; a path creates a ``.npy``
+            file filled chunk by chunk through a memory map (returned), so that scoring a
+            source larger than memory needs little memory; an array of shape (n_samples,) is
+            filled in place and returned.
 
         Returns
         -------
         log_prob : ndarray of shape (n_samples,)
         """
-        return self._score(self._validated(X))[0]
+        return self._output(X, "score_samples", out)
 
     def score(self, X, y=None):
-        """Mean log-likelihood of ``X`` under the model."""
-        return float(np.mean(self.score_samples(X)))
+        """Mean log-likelihood of ``X`` under the model (a source: in one pass)."""
+        return self._mean_score(X)[0]
 
-    def predict(self, X):
+    def _mean_score(self, X):
+        """Mean log-likelihood and number of rows of ``X``."""
+        data = self._validated(X)
+        if isinstance(data, _streaming.SourceChunks):
+            kparams = kernel_params(self._current_params())
+            return _streaming.mean_score(data, kparams, n_threads=resolve_n_threads(self.n_jobs))
+        scores = self._score(data)[0]
+        return float(np.mean(scores)), len(scores)
+
+    def predict(self, X, out=None):
         """Most probable component of each sample.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), path, ChunkSource or callable
+        out : None, str, os.PathLike or ndarray, default=None
+            As in :meth:`score_samples`; an array must have shape (n_samples,) and an integer
+            dtype.
 
         Returns
         -------
         labels : ndarray of shape (n_samples,)
         """
-        return self._score(self._validated(X), want_labels=True)[2]
+        return self._output(X, "predict", out)
 
-    def predict_proba(self, X):
+    def predict_proba(self, X, out=None):
         """Posterior probability of each component for each sample.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), path, ChunkSource or callable
+        out : None, str, os.PathLike or ndarray, default=None
+            As in :meth:`score_samples`, with shape (n_samples, n_components).
 
         Returns
         -------
         resp : ndarray of shape (n_samples, n_components)
         """
-        return self._score(self._validated(X), want_resp=True)[1]
+        return self._output(X, "predict_proba", out)
 
     def sample(self, n_samples=1):
         """Draw samples from the fitted mixture (the same draws as scikit-learn's).
@@ -506,12 +718,13 @@ class GaussianMixture(DensityMixin, BaseEstimator):
 
     def bic(self, X):
         """Bayesian information criterion on ``X`` (lower is better)."""
-        n = len(X)
-        return -2 * self.score(X) * n + self._n_parameters() * math.log(n)
+        score, n = self._mean_score(X)
+        return -2 * score * n + self._n_parameters() * math.log(n)
 
     def aic(self, X):
         """Akaike information criterion on ``X`` (lower is better)."""
-        return -2 * self.score(X) * len(X) + 2 * self._n_parameters()
+        score, n = self._mean_score(X)
+        return -2 * score * n + 2 * self._n_parameters()
 
     # ----------------------------------------------------------------- verbose
     def _print_verbose_msg_init_beg(self, n_init):
