@@ -69,6 +69,13 @@ class DegenerateComponentWarning(ConvergenceWarning):
     """A component collapsed and was reinitialised or regularised (``on_degenerate``).
 
     A subclass of scikit-learn's ``ConvergenceWarning``, so filters for that warning cover it.
+
+    Examples
+    --------
+    >>> from sklearn.exceptions import ConvergenceWarning
+    >>> from fastgmm.degenerate import DegenerateComponentWarning
+    >>> issubclass(DegenerateComponentWarning, ConvergenceWarning)
+    True
     """
 
 
@@ -77,6 +84,19 @@ def pooled_variances(stats) -> np.ndarray:
 
     The moments of component ``k`` are about ``shift_k``; moving them to the pooled mean ``m``
     uses ``sum r (x - m)^2 = S2 + 2 (shift - m) S1 + nk (shift - m)^2`` per feature.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastgmm.degenerate import pooled_variances
+    >>> from fastgmm.em import chunk_statistics
+    >>> from fastgmm.stats import MixtureParams, kernel_params
+    >>> X = np.array([[0.0, 1.0], [2.0, 1.0], [4.0, 3.0], [6.0, 3.0]])
+    >>> params = MixtureParams(np.array([0.5, 0.5]), np.array([[1.0, 1.0], [5.0, 3.0]]), None,
+    ...                        np.ones((2, 2)), "diag")
+    >>> stats = chunk_statistics(X, np.empty(0), kernel_params(params), params.means)
+    >>> pooled_variances(stats).round(10), X.var(axis=0)
+    (array([5., 1.]), array([5., 1.]))
     """
     nk = stats.nk
     total = float(nk.sum())
@@ -388,6 +408,28 @@ def initialise(action, make_params, *, reg_covar, random_state, chunks=None):
     params : MixtureParams
     events : list of dict
         Empty, or one ``'reg'`` event with ``iteration`` 0 and ``component`` None.
+
+    Examples
+    --------
+    A start whose covariance is exactly zero unless regularised:
+
+    >>> import warnings
+    >>> import numpy as np
+    >>> from fastgmm.degenerate import initialise
+    >>> from fastgmm.em import ArrayChunks
+    >>> from fastgmm.stats import MixtureParams, precision_cholesky
+    >>> X = np.array([[0.0, 1.0], [2.0, 1.0], [4.0, 3.0], [6.0, 3.0]])
+    >>> def make_params(reg_covar):
+    ...     covariances = np.zeros((1, 2)) + reg_covar
+    ...     factors = precision_cholesky(covariances, "diag")
+    ...     return MixtureParams(np.ones(1), X[:1].copy(), covariances, factors, "diag")
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     params, events = initialise("reg", make_params, reg_covar=0.0,
+    ...                                 random_state=np.random.RandomState(0),
+    ...                                 chunks=ArrayChunks(X).chunks)
+    >>> events[0]["action"], events[0]["reg_covar"], caught[0].category.__name__
+    ('reg', 3e-06, 'DegenerateComponentWarning')
     """
     if action == "raise":
         return make_params(reg_covar), []

@@ -17,6 +17,25 @@ def check_finite_rows(X: np.ndarray, name: str = "X", *, row_offset: int = 0) ->
     """Raise ``ValueError`` if ``X`` holds NaN or infinity, naming the rows involved.
 
     The scan runs in pieces so that its temporaries stay small for large inputs.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+    name : str
+        How the message calls ``X``.
+    row_offset : int
+        Added to the row numbers in the message (the position of a chunk in its source).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastgmm.validation import check_finite_rows
+    >>> check_finite_rows(np.ones((3, 2)))  # finite: nothing happens
+    >>> try:
+    ...     check_finite_rows(np.array([[1.0, 2.0], [3.0, np.nan]]), row_offset=100)
+    ... except ValueError as exc:
+    ...     print(exc)  # doctest: +ELLIPSIS
+    Input X contains NaN or infinity: 1 row(s) have ...; the first is row 101 (column 1 is nan)...
     """
     n_bad = 0
     first = None
@@ -39,6 +58,18 @@ def check_finite_rows(X: np.ndarray, name: str = "X", *, row_offset: int = 0) ->
 
 
 def check_shape(param: np.ndarray, shape: tuple, name: str) -> None:
+    """Raise ``ValueError`` (scikit-learn's wording) unless ``param`` has ``shape``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastgmm.validation import check_shape
+    >>> check_shape(np.zeros((2, 3)), (2, 3), "means")
+    >>> check_shape(np.zeros(3), (2,), "weights")
+    Traceback (most recent call last):
+    ...
+    ValueError: The parameter 'weights' should have the shape of (2,), but got (3,)
+    """
     if param.shape != shape:
         raise ValueError(
             f"The parameter '{name}' should have the shape of {shape}, but got {param.shape}"
@@ -61,6 +92,18 @@ def _as_float_array(value, name: str) -> np.ndarray:
 
 
 def check_weights_init(weights, n_components: int) -> np.ndarray:
+    """``weights_init`` as a float64 array, checked as scikit-learn checks it.
+
+    Examples
+    --------
+    >>> from fastgmm.validation import check_weights_init
+    >>> check_weights_init([0.25, 0.75], 2)
+    array([0.25, 0.75])
+    >>> check_weights_init([0.5, 0.6], 2)
+    Traceback (most recent call last):
+    ...
+    ValueError: The parameter 'weights' should be normalized, but got sum(weights) = 1.10000
+    """
     weights = _as_float_array(weights, "weights")
     check_shape(weights, (n_components,), "weights")
     if np.any(weights < 0.0) or np.any(weights > 1.0):
@@ -77,12 +120,36 @@ def check_weights_init(weights, n_components: int) -> np.ndarray:
 
 
 def check_means_init(means, n_components: int, n_features: int) -> np.ndarray:
+    """``means_init`` as a finite float64 array of shape (n_components, n_features).
+
+    Examples
+    --------
+    >>> from fastgmm.validation import check_means_init
+    >>> check_means_init([[0, 0], [1, 1]], 2, 2).dtype
+    dtype('float64')
+    """
     means = _as_float_array(means, "means")
     check_shape(means, (n_components, n_features), "means")
     return means
 
 
 def check_precisions_init(precisions, covariance_type: str, n_components: int, n_features: int):
+    """``precisions_init`` as a float64 array of the covariance type's shape, checked positive.
+
+    Full and tied precisions must be symmetric positive-definite matrices; diagonal and
+    spherical ones positive.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastgmm.validation import check_precisions_init
+    >>> check_precisions_init(np.ones((3, 2)), "diag", 3, 2).shape
+    (3, 2)
+    >>> check_precisions_init([[1.0, 2.0], [2.0, 1.0]], "tied", 3, 2)
+    Traceback (most recent call last):
+    ...
+    ValueError: 'tied precision' should be symmetric, positive-definite
+    """
     name = f"{covariance_type} precision"
     precisions = _as_float_array(precisions, name)
     shapes = {
