@@ -144,6 +144,21 @@ def release_pages(view: np.ndarray) -> bool:
     bool
         True if pages were released; False for ordinary memory or where the platform has no
         ``madvise`` (nothing to do there).
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> from fastgmm.streaming import release_pages
+    >>> path = os.path.join(tempfile.mkdtemp(), "X.npy")
+    >>> np.save(path, np.ones((1000, 4)))
+    >>> chunk = np.load(path, mmap_mode="r")[:500]
+    >>> total = float(chunk.sum())  # reading maps the pages in
+    >>> _ = release_pages(chunk)  # True on Linux: the pages leave the resident set ...
+    >>> float(chunk.sum()) == total  # ... and are read again from the page cache
+    True
+    >>> release_pages(np.ones(10))  # ordinary memory: nothing to do
+    False
     """
     base = view
     while base is not None and not isinstance(base, mmap.mmap):
@@ -183,6 +198,21 @@ def score_into(data, kparams: KernelParams, what: str, out=None, *, n_threads=No
     -------
     ndarray or numpy.memmap
         ``out`` itself when it was an array, the memory map of the file when it was a path.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastgmm.em import ArrayChunks, chunk_statistics
+    >>> from fastgmm.stats import MixtureParams, kernel_params
+    >>> X = np.array([[0.0, 0.0], [0.2, 0.1], [5.0, 5.0], [5.2, 4.9]])
+    >>> params = MixtureParams(np.array([0.5, 0.5]), np.array([[0.0, 0.0], [5.0, 5.0]]), None,
+    ...                        np.ones((2, 2)), "diag")  # unit variances
+    >>> from fastgmm.streaming import score_into
+    >>> score_into(ArrayChunks(X), kernel_params(params), "predict")
+    array([0, 0, 1, 1])
+    >>> out = np.empty(4)
+    >>> score_into(ArrayChunks(X), kernel_params(params), "score_samples", out) is out
+    True
     """
     dtype, per_component = _OUTPUTS[what]
     n_components = kparams.means.shape[0]
@@ -277,7 +307,22 @@ def _destination(out, n_samples, trailing, dtype, what):
 
 
 def mean_score(data, kparams: KernelParams, *, n_threads=None) -> tuple[float, int]:
-    """Mean per-row log-likelihood and the number of rows, in one pass and O(chunk) memory."""
+    """Mean per-row log-likelihood and the number of rows, in one pass and O(chunk) memory.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastgmm.em import ArrayChunks, chunk_statistics
+    >>> from fastgmm.stats import MixtureParams, kernel_params
+    >>> X = np.array([[0.0, 0.0], [0.2, 0.1], [5.0, 5.0], [5.2, 4.9]])
+    >>> params = MixtureParams(np.array([0.5, 0.5]), np.array([[0.0, 0.0], [5.0, 5.0]]), None,
+    ...                        np.ones((2, 2)), "diag")  # unit variances
+    >>> from fastgmm.streaming import mean_score, score_into
+    >>> mean, n_rows = mean_score(ArrayChunks(X), kernel_params(params))
+    >>> n_rows, bool(np.isclose(mean, score_into(ArrayChunks(X), kernel_params(params),
+    ...                                           "score_samples").mean()))
+    (4, True)
+    """
     total = 0.0
     n_rows = 0
     scratch = {}
@@ -293,6 +338,20 @@ def normalised(stats: SufficientStats) -> SufficientStats:
 
     Full and tied second moments are symmetrised, because :func:`reshift` adds terms to both
     triangles while the kernels fill only the upper one.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastgmm.em import ArrayChunks, chunk_statistics
+    >>> from fastgmm.stats import MixtureParams, kernel_params
+    >>> X = np.array([[0.0, 0.0], [0.2, 0.1], [5.0, 5.0], [5.2, 4.9]])
+    >>> params = MixtureParams(np.array([0.5, 0.5]), np.array([[0.0, 0.0], [5.0, 5.0]]), None,
+    ...                        np.ones((2, 2)), "diag")  # unit variances
+    >>> from fastgmm.streaming import normalised
+    >>> stats = chunk_statistics(X, np.empty(0), kernel_params(params), params.means)
+    >>> unit = normalised(stats)
+    >>> unit.nk.round(6), unit.weight_sum
+    (array([0.5, 0.5]), 1.0)
     """
     total = stats.weight_sum
     if not total > 0:
@@ -328,6 +387,21 @@ def reshift(stats: SufficientStats, shift: np.ndarray) -> SufficientStats:
 
     Statistics about different shifts cannot be added; this makes them addable. Full and tied
     second moments come back as whole symmetric matrices.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastgmm.em import ArrayChunks, chunk_statistics
+    >>> from fastgmm.stats import MixtureParams, kernel_params
+    >>> X = np.array([[0.0, 0.0], [0.2, 0.1], [5.0, 5.0], [5.2, 4.9]])
+    >>> params = MixtureParams(np.array([0.5, 0.5]), np.array([[0.0, 0.0], [5.0, 5.0]]), None,
+    ...                        np.ones((2, 2)), "diag")  # unit variances
+    >>> from fastgmm.streaming import reshift
+    >>> stats = chunk_statistics(X, np.empty(0), kernel_params(params), params.means)
+    >>> about_origin = reshift(stats, np.zeros((2, 2)))
+    >>> (about_origin.s1 / about_origin.nk[:, None]).round(6)  # the means, about 0
+    array([[0.1 , 0.05],
+           [5.1 , 4.95]])
     """
     shift = np.ascontiguousarray(shift, dtype=np.float64)
     delta = stats.shift - shift
@@ -355,7 +429,24 @@ def reshift(stats: SufficientStats, shift: np.ndarray) -> SufficientStats:
 
 
 def blend(running: SufficientStats, new: SufficientStats, step: float) -> SufficientStats:
-    """``(1 - step) * running + step * new`` for normalised statistics about the same shift."""
+    """``(1 - step) * running + step * new`` for normalised statistics about the same shift.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastgmm.em import ArrayChunks, chunk_statistics
+    >>> from fastgmm.stats import MixtureParams, kernel_params
+    >>> X = np.array([[0.0, 0.0], [0.2, 0.1], [5.0, 5.0], [5.2, 4.9]])
+    >>> params = MixtureParams(np.array([0.5, 0.5]), np.array([[0.0, 0.0], [5.0, 5.0]]), None,
+    ...                        np.ones((2, 2)), "diag")  # unit variances
+    >>> from fastgmm.streaming import blend, normalised
+    >>> first = normalised(chunk_statistics(X[:2], np.empty(0), kernel_params(params),
+    ...                                     params.means))
+    >>> second = normalised(chunk_statistics(X[2:], np.empty(0), kernel_params(params),
+    ...                                      params.means))
+    >>> blend(first, second, 0.5).nk.round(6)  # half of each chunk's weight shares
+    array([0.5, 0.5])
+    """
     if not np.array_equal(running.shift, new.shift):
         raise ValueError("Cannot blend statistics taken about different shifts.")
     keep = 1.0 - step
@@ -405,6 +496,23 @@ class OnlineEM:
         kappa, in (0.5, 1].
     learning_offset : float
         t0, >= 0.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastgmm.stats import MixtureParams
+    >>> from fastgmm.streaming import OnlineEM
+    >>> start = MixtureParams(np.array([0.5, 0.5]), np.array([[1.0, 1.0], [4.0, 4.0]]), None,
+    ...                       np.ones((2, 2)), "diag")
+    >>> online = OnlineEM(start)
+    >>> rng = np.random.default_rng(0)
+    >>> for _ in range(10):  # ten chunks of a stream, each seen once
+    ...     chunk = np.vstack([rng.normal(0, 1, (50, 2)), rng.normal(5, 1, (50, 2))])
+    ...     _ = online.update(chunk, np.empty(0), reg_covar=1e-6)
+    >>> online.n_rows, online.n_updates
+    (1000, 9)
+    >>> bool(np.abs(online.params.means - [[0, 0], [5, 5]]).max() < 0.3)
+    True
     """
 
     def __init__(
