@@ -51,6 +51,16 @@ def kmeans_plusplus(X, n_clusters, random_state, sample_weight=None, n_threads=N
     centres : ndarray of shape (n_clusters, n_features), float64
     indices : ndarray of shape (n_clusters,)
         Rows of ``X`` chosen as centres.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> X = np.vstack([rng.normal(0, 0.5, (100, 2)), rng.normal(5, 0.5, (100, 2))])
+    >>> from fastgmm.init import kmeans_plusplus
+    >>> centres, rows = kmeans_plusplus(X, 2, np.random.RandomState(0))
+    >>> bool(np.array_equal(centres, X[rows])), sorted(int(r) // 100 for r in rows)
+    (True, [0, 1])
     """
     n_samples, n_features = X.shape
     weights = np.ones(n_samples) if sample_weight is None else np.asarray(sample_weight, float)
@@ -93,6 +103,21 @@ def kmeans(
     Returns
     -------
     centres : ndarray of shape (n_clusters, n_features), float64
+
+    Examples
+    --------
+    Labels are the nearest centres (this is how ``examples/gmm_vs_kmeans.py`` uses it):
+
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> X = np.vstack([rng.normal(0, 0.5, (100, 2)), rng.normal(5, 0.5, (100, 2))])
+    >>> from fastgmm.init import kmeans
+    >>> centres = kmeans(X, 2, np.random.RandomState(0))
+    >>> bool(np.abs(np.sort(centres[:, 0]) - [0, 5]).max() < 0.2)
+    True
+    >>> labels = np.argmin(((X[:, None, :] - centres) ** 2).sum(axis=2), axis=1)
+    >>> np.bincount(labels)
+    array([100, 100])
     """
     centres, _ = kmeans_plusplus(X, n_clusters, random_state, sample_weight, n_threads)
     kernel_weights = np.empty(0) if sample_weight is None else sample_weight
@@ -142,6 +167,17 @@ def sample_rows(data, size: int, random_state):
         The rows' sample weights (None for unit weights).
     indices : ndarray of shape (min(size, n_samples),), int64
         Row numbers of the sample (increasing).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> X = np.vstack([rng.normal(0, 0.5, (100, 2)), rng.normal(5, 0.5, (100, 2))])
+    >>> from fastgmm.em import ArrayChunks
+    >>> from fastgmm.init import sample_rows
+    >>> sample, weights, rows = sample_rows(ArrayChunks(X), 5, np.random.RandomState(0))
+    >>> sample.shape, weights, bool(np.array_equal(sample, X[rows]))
+    ((5, 2), None, True)
     """
     keys, indices, rows, weights = [], [], [], []
     n_kept = 0
@@ -238,6 +274,19 @@ def initial_params(
     -----
     Passes over the data: 'kmeans' two (the sample, then one hard assignment of every row),
     'k-means++' and 'random_from_data' one (the sample), 'random' one.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> X = np.vstack([rng.normal(0, 0.5, (100, 2)), rng.normal(5, 0.5, (100, 2))])
+    >>> from fastgmm.em import ArrayChunks
+    >>> from fastgmm.init import initial_params
+    >>> params = initial_params(ArrayChunks(X), method="kmeans", n_components=2,
+    ...                         covariance_type="diag", reg_covar=1e-6,
+    ...                         random_state=np.random.RandomState(0))
+    >>> params.weights.round(3), params.covariances.shape
+    (array([0.5, 0.5]), (2, 2))
     """
     n_features = data.n_features
     if method in ("kmeans", "k-means++"):
