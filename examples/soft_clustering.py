@@ -146,7 +146,7 @@ def main():
         label="printed 'between' points",
     )
     ax.set_title("colour = memberships blended (pure colour: certain)", fontsize=10)
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="upper left", fontsize=8)
 
     uncertainty = 1 - proba.max(axis=1)
     points = ax_unsure.scatter(
