@@ -292,7 +292,19 @@ def score_chunk(
         block_rows_for(X.shape[1], kparams.prec.shape[1]),
         n_threads=n_threads,
     )
+    _check_scores(lse)
     return lse, out_resp, out_labels
+
+
+def _check_scores(lse: np.ndarray) -> None:
+    """Refuse rows whose log-likelihood is beyond float64 (their responsibilities would be NaN)."""
+    bad = ~np.isfinite(lse)
+    if bad.any():
+        raise ValueError(
+            f"The log-likelihood of {int(bad.sum())} row(s) is not representable in float64 "
+            f"(the first is row {int(np.argmax(bad))}): the values lie too far from every "
+            "component. Rescale the data or remove those rows."
+        )
 
 
 def params_from_stats(

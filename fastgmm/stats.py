@@ -23,6 +23,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import linalg
 
+from ._kernels.linalg import invert_lower_transposed
+
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
 
 _ILL_DEFINED = (
@@ -244,17 +246,16 @@ def precision_cholesky(covariances: np.ndarray, covariance_type: str, float32_hi
     message = _ILL_DEFINED + (_FLOAT32_HINT if float32_hint else "")
     if covariance_type in ("full", "tied"):
         matrices = covariances if covariance_type == "full" else covariances[None]
-        n_features = matrices.shape[-1]
-        eye = np.eye(n_features)
-        out = np.empty_like(matrices)
+        if not np.all(np.isfinite(matrices)):
+            raise ValueError(_OVERFLOW)
+        lower = np.empty(matrices.shape)
         for k, cov in enumerate(matrices):
-            if not np.all(np.isfinite(cov)):
-                raise ValueError(_OVERFLOW)
             try:
-                cov_chol = linalg.cholesky(cov, lower=True)
+                lower[k] = linalg.cholesky(cov, lower=True)
             except linalg.LinAlgError:
                 raise ValueError(message) from None
-            out[k] = linalg.solve_triangular(cov_chol, eye, lower=True).T
+        out = np.empty(matrices.shape)
+        invert_lower_transposed(lower, out)
         return out if covariance_type == "full" else out[0]
     if not np.all(np.isfinite(covariances)):
         raise ValueError(_OVERFLOW)
