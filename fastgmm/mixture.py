@@ -14,6 +14,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
+from . import distributed as _distributed
 from . import stats as _stats
 from . import streaming as _streaming
 from ._jit import resolve_n_threads
@@ -348,6 +349,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
 
     @_fit_context(prefer_skip_nested_validation=True)
     def _fit(self, X, sample_weight):
+        if _distributed.is_dask_array(X):  # the same EM on the blocks of a Dask array
+            return _distributed.fit(self, X, sample_weight)
         if is_source_like(X):  # the same EM, one pass over the source per iteration
             return self._fit_source(X, sample_weight)
         X = validate_data(
@@ -413,6 +416,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
 
         def collect(kparams, shift):
             return collect_statistics(data.chunks(), kparams, shift, n_threads=n_threads)
+
+        collect = getattr(data, "collect", collect)  # engines that sum where the data live
 
         best = None
         for init in range(n_init):
@@ -493,7 +498,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         weights, means, precisions = user_init
         ctype = self.covariance_type
         if weights is None or means is None or precisions is None:
-            params = initial_params(
+            params = getattr(data, "initial_params", initial_params)(
                 data,
                 method=self.init_params,
                 n_components=self.n_components,
@@ -556,6 +561,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
 
     # --------------------------------------------------------------- inference
     def _validated(self, X) -> ArrayChunks:
+        if _distributed.is_dask_array(X):
+            return _distributed.validated(self, X)
         if is_source_like(X):
             check_is_fitted(self)
             data = _streaming.SourceChunks(X)
@@ -579,6 +586,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
 
     def _score(self, data: ArrayChunks, *, want_resp=False, want_labels=False):
         """Per-row log-likelihood, responsibilities and labels from the fitted parameters."""
+        if isinstance(data, _distributed.DaskRows):  # lazy Dask arrays, block by block
+            return data.score(self, want_resp=want_resp, want_labels=want_labels)
         kparams = kernel_params(self._current_params())
         n_threads = resolve_n_threads(self.n_jobs)
         n = data.n_samples
@@ -695,7 +704,9 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             )
         _, n_features = self.means_.shape
         rng = check_random_state(self.random_state)
-        counts = rng.multinomial(n_samples, np.asarray(self.weights_, dtype=np.float64))
+        weights = np.asarray(self.weights_, dtype=np.float64)
+        # Initial weights (max_iter=0) follow sklearn's nk / n_samples and may exceed 1 by ulps.
+        counts = rng.multinomial(n_samples, weights / weights.sum())
         means = np.asarray(self.means_, dtype=np.float64)
         covs = np.asarray(self.covariances_, dtype=np.float64)
         if self.covariance_type == "full":
