@@ -144,16 +144,26 @@ class DegenerateHandler:
     >>> from fastgmm.degenerate import DegenerateHandler
     >>> from fastgmm.em import ArrayChunks, chunk_statistics
     >>> from fastgmm.stats import MixtureParams, kernel_params
-    >>> X = np.array([[0.0, 0.0], [0.0, 0.0], [3.0, 1.0], [4.0, 2.0]])
+
+    Component 0 sits on two identical rows, far from the others: with ``reg_covar=0`` its
+    variance is exactly zero, and ``'reg'`` regularises it.
+
+    >>> import warnings
+    >>> X = np.array([[0.0, 0.0], [0.0, 0.0], [300.0, 150.0], [301.0, 151.0]])
     >>> params = MixtureParams(
-    ...     np.array([0.5, 0.5]), np.array([[0.0, 0.0], [3.5, 1.5]]), None,
+    ...     np.array([0.5, 0.5]), np.array([[0.0, 0.0], [300.5, 150.5]]), None,
     ...     np.array([[1.0, 1.0], [1.0, 1.0]]), "diag")
     >>> kparams = kernel_params(params)
     >>> stats = chunk_statistics(X, np.empty(0), kparams, params.means.copy())
     >>> handler = DegenerateHandler("reg", ArrayChunks(X).chunks)
-    >>> new, changed = handler.m_step(stats, kparams, 1, covariance_type="diag", reg_covar=0.0)
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     new, changed = handler.m_step(stats, kparams, 1, covariance_type="diag",
+    ...                                   reg_covar=0.0)
     >>> changed, handler.events[0]["component"], handler.events[0]["action"]
     (True, 0, 'reg')
+    >>> caught[0].category.__name__
+    'DegenerateComponentWarning'
     """
 
     def __init__(self, action: str, chunks=None, *, n_threads: int | None = None):
