@@ -61,6 +61,17 @@ class SufficientStats:
         Sum of the sample weights (the number of rows when unweighted).
     n_rows : int
         Number of rows seen; used to prove that no row of a source was lost.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastgmm.stats import SufficientStats
+    >>> def at_origin(n):  # the statistics of n rows at the origin, one component
+    ...     return SufficientStats(np.array([float(n)]), np.zeros((1, 2)), np.zeros((1, 1, 2)),
+    ...                            np.zeros((1, 2)), -1.5 * n, float(n), n)
+    >>> total = at_origin(3) + at_origin(5)  # statistics add over any split of the rows
+    >>> total.n_rows, total.mean_log_likelihood
+    (8, -1.5)
     """
 
     nk: np.ndarray
@@ -92,7 +103,19 @@ class SufficientStats:
 
 @dataclass
 class MixtureParams:
-    """Parameters of a Gaussian mixture in scikit-learn's shapes (float64 during fitting)."""
+    """Parameters of a Gaussian mixture in scikit-learn's shapes (float64 during fitting).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastgmm.stats import MixtureParams, precision_cholesky
+    >>> covariances = np.array([[1.0, 4.0], [0.25, 1.0]])
+    >>> params = MixtureParams(np.array([0.3, 0.7]), np.zeros((2, 2)), covariances,
+    ...                        precision_cholesky(covariances, "diag"), "diag")
+    >>> params.n_components, params.n_features, params.precisions_cholesky
+    (2, 2, array([[1. , 0.5],
+           [2. , 1. ]]))
+    """
 
     weights: np.ndarray
     means: np.ndarray
@@ -126,6 +149,16 @@ class FeatureMap:
 
     ``log w_k + log N(x | k) = phi(x - centre) . coef[:, k]`` with ``phi`` the features of
     :func:`fastgmm._kernels.blocks.load_features`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastgmm.stats import MixtureParams, kernel_params
+    >>> params = MixtureParams(np.array([0.5, 0.5]), np.array([[0.0, 0.0], [2.0, 2.0]]), None,
+    ...                        np.ones((2, 2)), "diag")
+    >>> fmap = kernel_params(params).feature_map()
+    >>> fmap.centre, fmap.coef.shape, fmap.pairs  # features: x, x**2 and 1, per component
+    (array([1., 1.]), (5, 2), False)
     """
 
     centre: np.ndarray
@@ -135,7 +168,18 @@ class FeatureMap:
 
 @dataclass
 class KernelParams:
-    """Parameters laid out for the kernels (see :mod:`fastgmm._kernels.blocks`)."""
+    """Parameters laid out for the kernels (see :mod:`fastgmm._kernels.blocks`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastgmm.stats import MixtureParams, kernel_params
+    >>> params = MixtureParams(np.array([0.5, 0.5]), np.array([[0.0, 0.0], [2.0, 2.0]]), None,
+    ...                        np.ones((2, 2)), "diag")
+    >>> kp = kernel_params(params)
+    >>> kp.means.shape, kp.prec.shape, kp.log_const.shape
+    ((2, 2), (2, 1, 2), (2,))
+    """
 
     means: np.ndarray
     prec: np.ndarray
@@ -174,7 +218,17 @@ def _feature_map(means, prec, log_const):
 
 
 def unpack_feature_statistics(packed, fmap: FeatureMap):
-    """``nk``, ``s1`` and ``s2`` (about ``fmap.centre``) from the feature kernel's sums."""
+    """``nk``, ``s1`` and ``s2`` (about ``fmap.centre``) from the feature kernel's sums.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastgmm.stats import FeatureMap, unpack_feature_statistics
+    >>> fmap = FeatureMap(np.zeros(2), np.zeros((5, 1)), pairs=False)
+    >>> packed = np.array([[1.0, 2.0, 3.0, 4.0, 5.0]])  # s1 (2 features), s2 diagonal, nk
+    >>> unpack_feature_statistics(packed, fmap)
+    (array([5.]), array([[1., 2.]]), array([[[3., 4.]]]))
+    """
     n_components = packed.shape[0]
     n_features = fmap.centre.shape[0]
     nk = packed[:, -1].copy()
@@ -198,6 +252,19 @@ def m_step(stats: SufficientStats, covariance_type: str, reg_covar: float, dtype
     -------
     weights, means, covariances : ndarray
         Weights normalised to sum to 1; covariances in scikit-learn's shape for the type.
+
+    Examples
+    --------
+    The rows (0, 1) and (2, -1), one component, moments about the origin:
+
+    >>> import numpy as np
+    >>> from fastgmm.stats import SufficientStats, m_step
+    >>> stats = SufficientStats(nk=np.array([2.0]), s1=np.array([[2.0, 0.0]]),
+    ...                         s2=np.array([[[4.0, 2.0]]]), shift=np.zeros((1, 2)),
+    ...                         log_lik=-3.0, weight_sum=2.0, n_rows=2)
+    >>> weights, means, covariances = m_step(stats, "diag", reg_covar=0.0)
+    >>> weights, means.round(12), covariances.round(12)
+    (array([1.]), array([[1., 0.]]), array([[1., 1.]]))
     """
     if not all(np.all(np.isfinite(a)) for a in (stats.nk, stats.s1, stats.s2)):
         raise ValueError(_OVERFLOW)  # before NumPy warns about inf - inf below
@@ -242,6 +309,21 @@ def precision_cholesky(covariances: np.ndarray, covariance_type: str, float32_hi
     ------
     ValueError
         scikit-learn's message when a covariance is not positive definite.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastgmm.stats import precision_cholesky
+    >>> precision_cholesky(np.array([[4.0, 0.25]]), "diag")  # 1 / standard deviations
+    array([[0.5, 2. ]])
+    >>> cov = np.array([[[2.0, 1.0], [1.0, 2.0]]])
+    >>> U = precision_cholesky(cov, "full")[0]
+    >>> bool(np.allclose(U @ U.T, np.linalg.inv(cov[0]))), bool(np.allclose(U, np.triu(U)))
+    (True, True)
+    >>> precision_cholesky(np.array([[0.0, 1.0]]), "diag")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: Fitting the mixture model failed because some components have ill-defined ...
     """
     message = _ILL_DEFINED + (_FLOAT32_HINT if float32_hint else "")
     if covariance_type in ("full", "tied"):
@@ -265,7 +347,17 @@ def precision_cholesky(covariances: np.ndarray, covariance_type: str, float32_hi
 
 
 def precision_cholesky_from_precisions(precisions: np.ndarray, covariance_type: str):
-    """Upper Cholesky factors ``U`` with ``U U^T = precision`` (sklearn's flip trick)."""
+    """Upper Cholesky factors ``U`` with ``U U^T = precision`` (sklearn's flip trick).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastgmm.stats import precision_cholesky_from_precisions
+    >>> precisions = np.array([[[2.0, -1.0], [-1.0, 2.0]]])
+    >>> U = precision_cholesky_from_precisions(precisions, "full")[0]
+    >>> bool(np.allclose(U @ U.T, precisions[0])), bool(np.allclose(U, np.triu(U)))
+    (True, True)
+    """
     if covariance_type in ("full", "tied"):
         matrices = precisions if covariance_type == "full" else precisions[None]
         out = np.stack([np.flip(linalg.cholesky(np.flip(p), lower=True)) for p in matrices])
@@ -274,7 +366,15 @@ def precision_cholesky_from_precisions(precisions: np.ndarray, covariance_type: 
 
 
 def precisions_from_cholesky(prec_chol: np.ndarray, covariance_type: str) -> np.ndarray:
-    """``precisions_`` from ``precisions_cholesky_``."""
+    """``precisions_`` from ``precisions_cholesky_``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastgmm.stats import precisions_from_cholesky
+    >>> precisions_from_cholesky(np.array([[0.5, 2.0]]), "diag")
+    array([[0.25, 4.  ]])
+    """
     if covariance_type == "full":
         return prec_chol @ np.swapaxes(prec_chol, 1, 2)
     if covariance_type == "tied":
@@ -283,7 +383,16 @@ def precisions_from_cholesky(prec_chol: np.ndarray, covariance_type: str) -> np.
 
 
 def covariances_from_cholesky(prec_chol: np.ndarray, covariance_type: str) -> np.ndarray:
-    """Covariances implied by precision factors (used when only precisions were given)."""
+    """Covariances implied by precision factors (used when only precisions were given).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastgmm.stats import covariances_from_cholesky, precision_cholesky
+    >>> cov = np.array([[[2.0, 1.0], [1.0, 2.0]]])
+    >>> bool(np.allclose(covariances_from_cholesky(precision_cholesky(cov, "full"), "full"), cov))
+    True
+    """
     if covariance_type in ("full", "tied"):
         matrices = prec_chol if covariance_type == "full" else prec_chol[None]
         eye = np.eye(matrices.shape[-1])
@@ -297,7 +406,15 @@ def covariances_from_cholesky(prec_chol: np.ndarray, covariance_type: str) -> np
 
 
 def log_det_cholesky(prec_chol: np.ndarray, covariance_type: str, n_features: int):
-    """``log det U_k`` per component, as sklearn's ``_compute_log_det_cholesky``."""
+    """``log det U_k`` per component, as sklearn's ``_compute_log_det_cholesky``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastgmm.stats import log_det_cholesky
+    >>> log_det_cholesky(np.array([[0.5, 2.0], [1.0, np.e]]), "diag", 2)
+    array([0., 1.])
+    """
     if covariance_type == "full":
         return np.log(np.diagonal(prec_chol, axis1=1, axis2=2)).sum(axis=1)
     if covariance_type == "tied":
@@ -308,7 +425,17 @@ def log_det_cholesky(prec_chol: np.ndarray, covariance_type: str, n_features: in
 
 
 def kernel_params(params: MixtureParams) -> KernelParams:
-    """Lay parameters out for the kernels: float64, precision factors as a 3-D array."""
+    """Lay parameters out for the kernels: float64, precision factors as a 3-D array.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastgmm.stats import MixtureParams, kernel_params
+    >>> params = MixtureParams(np.array([0.5, 0.5]), np.zeros((2, 3)), None, np.ones(2),
+    ...                        "spherical")
+    >>> kernel_params(params).prec.shape  # one factor per feature, as for 'diag'
+    (2, 1, 3)
+    """
     n_components, n_features = params.means.shape
     ctype = params.covariance_type
     prec_chol = np.asarray(params.precisions_cholesky, dtype=np.float64)
@@ -332,7 +459,17 @@ def kernel_params(params: MixtureParams) -> KernelParams:
 
 
 def n_parameters(covariance_type: str, n_components: int, n_features: int) -> int:
-    """Number of free parameters, as sklearn's ``GaussianMixture._n_parameters``."""
+    """Number of free parameters, as sklearn's ``GaussianMixture._n_parameters``.
+
+    Weights (K - 1), means (K D) and covariances: K D (D + 1) / 2 for 'full', D (D + 1) / 2
+    for 'tied', K D for 'diag', K for 'spherical'.
+
+    Examples
+    --------
+    >>> from fastgmm.stats import n_parameters
+    >>> [n_parameters(t, 3, 2) for t in ("full", "tied", "diag", "spherical")]
+    [17, 11, 14, 11]
+    """
     if covariance_type == "full":
         cov_params = n_components * n_features * (n_features + 1) / 2.0
     elif covariance_type == "diag":
