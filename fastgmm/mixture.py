@@ -238,6 +238,16 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         Returns
         -------
         self : GaussianMixture
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from fastgmm import GaussianMixture
+        >>> rng = np.random.default_rng(0)
+        >>> X = np.vstack([rng.normal(0, 1, (100, 2)), rng.normal(6, 1, (100, 2))])
+        >>> gm = GaussianMixture(n_components=2, random_state=0).fit(X)
+        >>> gm.converged_, gm.weights_.round(2)
+        (True, array([0.5, 0.5]))
         """
         self._fit(X, sample_weight)
         return self
@@ -251,6 +261,17 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         Returns
         -------
         labels : ndarray of shape (n_samples,)
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from fastgmm import GaussianMixture
+        >>> rng = np.random.default_rng(0)
+        >>> X = np.vstack([rng.normal(0, 1, (100, 2)), rng.normal(6, 1, (100, 2))])
+        >>> labels = GaussianMixture(2, random_state=0).fit_predict(X)
+        >>> gm = GaussianMixture(2, random_state=0).fit(X)
+        >>> bool(np.array_equal(labels, gm.predict(X)))
+        True
         """
         data = self._fit(X, sample_weight)
         return self._score(data, want_labels=True)[2]
@@ -637,11 +658,33 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         Returns
         -------
         log_prob : ndarray of shape (n_samples,)
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from fastgmm import GaussianMixture
+        >>> rng = np.random.default_rng(0)
+        >>> X = np.vstack([rng.normal(0, 1, (100, 2)), rng.normal(6, 1, (100, 2))])
+        >>> gm = GaussianMixture(2, random_state=0).fit(X)
+        >>> log_p = gm.score_samples([[0, 0], [3, 3], [20, 20]])
+        >>> bool(log_p[0] > log_p[1] > log_p[2])  # a centre, between, far away
+        True
         """
         return self._output(X, "score_samples", out)
 
     def score(self, X, y=None):
-        """Mean log-likelihood of ``X`` under the model (a source: in one pass)."""
+        """Mean log-likelihood of ``X`` under the model (a source: in one pass).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from fastgmm import GaussianMixture
+        >>> rng = np.random.default_rng(0)
+        >>> X = np.vstack([rng.normal(0, 1, (100, 2)), rng.normal(6, 1, (100, 2))])
+        >>> gm = GaussianMixture(2, random_state=0).fit(X)
+        >>> bool(np.isclose(gm.score(X), gm.score_samples(X).mean()))
+        True
+        """
         return self._mean_score(X)[0]
 
     def _mean_score(self, X):
@@ -666,6 +709,17 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         Returns
         -------
         labels : ndarray of shape (n_samples,)
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from fastgmm import GaussianMixture
+        >>> rng = np.random.default_rng(0)
+        >>> X = np.vstack([rng.normal(0, 1, (100, 2)), rng.normal(6, 1, (100, 2))])
+        >>> gm = GaussianMixture(2, random_state=0).fit(X)
+        >>> labels = gm.predict([[0, 0], [0.5, -0.5], [6, 6]])
+        >>> bool(labels[0] == labels[1] != labels[2])
+        True
         """
         return self._output(X, "predict", out)
 
@@ -681,6 +735,17 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         Returns
         -------
         resp : ndarray of shape (n_samples, n_components)
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from fastgmm import GaussianMixture
+        >>> rng = np.random.default_rng(0)
+        >>> X = np.vstack([rng.normal(0, 1, (100, 2)), rng.normal(6, 1, (100, 2))])
+        >>> gm = GaussianMixture(2, random_state=0).fit(X)
+        >>> proba = gm.predict_proba([[0, 0], [6, 6]])
+        >>> proba.sum(axis=1), proba.max(axis=1).round(3)
+        (array([1., 1.]), array([1., 1.]))
         """
         return self._output(X, "predict_proba", out)
 
@@ -692,6 +757,17 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         X : ndarray of shape (n_samples, n_features)
         y : ndarray of shape (n_samples,)
             Component of each sample.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from fastgmm import GaussianMixture
+        >>> rng = np.random.default_rng(0)
+        >>> X = np.vstack([rng.normal(0, 1, (100, 2)), rng.normal(6, 1, (100, 2))])
+        >>> gm = GaussianMixture(2, random_state=0).fit(X)
+        >>> X_new, component = gm.sample(5)
+        >>> X_new.shape, component.shape
+        ((5, 2), (5,))
         """
         check_is_fitted(self)
         # numpy's multinomial would silently truncate 2.5 to 2 draws.
@@ -728,12 +804,36 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         return _stats.n_parameters(self.covariance_type, self.n_components, self.means_.shape[1])
 
     def bic(self, X):
-        """Bayesian information criterion on ``X`` (lower is better)."""
+        """Bayesian information criterion on ``X`` (lower is better).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from fastgmm import GaussianMixture
+        >>> rng = np.random.default_rng(0)
+        >>> X = np.vstack([rng.normal(0, 1, (100, 2)), rng.normal(6, 1, (100, 2))])
+        >>> one = GaussianMixture(1).fit(X)
+        >>> two = GaussianMixture(2, random_state=0).fit(X)
+        >>> bool(two.bic(X) < one.bic(X))  # two clusters explain the data better
+        True
+        """
         score, n = self._mean_score(X)
         return -2 * score * n + self._n_parameters() * math.log(n)
 
     def aic(self, X):
-        """Akaike information criterion on ``X`` (lower is better)."""
+        """Akaike information criterion on ``X`` (lower is better).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from fastgmm import GaussianMixture
+        >>> rng = np.random.default_rng(0)
+        >>> X = np.vstack([rng.normal(0, 1, (100, 2)), rng.normal(6, 1, (100, 2))])
+        >>> one = GaussianMixture(1).fit(X)
+        >>> two = GaussianMixture(2, random_state=0).fit(X)
+        >>> bool(two.aic(X) < one.aic(X))
+        True
+        """
         score, n = self._mean_score(X)
         return -2 * score * n + 2 * self._n_parameters()
 
