@@ -1,10 +1,12 @@
 """Parallel drivers: the fused E-step with sufficient statistics, and per-row scoring.
 
 Determinism: rows are cut into blocks of ``block`` rows and the blocks are dealt to ``n_slots``
-partial-statistics slots (slot ``p`` takes blocks ``p, p + n_slots, ...`` in order). Neither number
-depends on the thread count; ``prange`` only decides which thread runs which slot, and the slots
-are summed in index order afterwards. Results are therefore bit-identical for any thread count,
-and the memory for partials is bounded by ``n_slots`` copies of the statistics.
+partial-statistics slots (slot ``p`` takes the ``p``-th of ``n_slots`` contiguous, equal-sized
+runs of blocks). Neither number depends on the thread count; ``prange`` only decides which
+thread runs which slot, and the slots are summed in index order afterwards. Results are therefore bit-identical for any thread count,
+and the memory for partials is bounded by ``n_slots`` copies of the statistics. Equal runs also
+keep threads balanced: dealing blocks round-robin gave the first slots one block more, and a
+98-block chunk over 64 slots put 64 blocks on one thread and 34 on the other.
 """
 
 import numpy as np
@@ -79,7 +81,7 @@ def em_statistics(X, sample_weight, means, prec, log_const, shift, resp_in, mode
         wd = np.empty(block)
         lse = np.empty(block)
         bits = np.empty(block, dtype=np.int64)
-        for b in range(p, n_blocks, n_slots):
+        for b in range(p * n_blocks // n_slots, (p + 1) * n_blocks // n_slots):
             start = b * block
             n_rows = min(block, n_samples - start)
             load_block(X, start, n_rows, xt)
@@ -212,7 +214,7 @@ def feature_statistics(X, sample_weight, centre, coef, pairs, resp_in, mode, n_s
         mx = np.empty(block)
         lse = np.empty(block)
         bits = np.empty(block, dtype=np.int64)
-        for b in range(p, n_blocks, n_slots):
+        for b in range(p * n_blocks // n_slots, (p + 1) * n_blocks // n_slots):
             start = b * block
             n_rows = min(block, n_samples - start)
             load_features(X, start, n_rows, centre, pairs, phi)

@@ -36,7 +36,7 @@ def candidate_potentials(X, sample_weight, closest_sq, candidates, n_slots):
         xt = np.empty((n_features, BLOCK))
         w = np.empty(BLOCK)
         dist = np.empty(BLOCK)
-        for b in range(p, n_blocks, n_slots):
+        for b in range(p * n_blocks // n_slots, (p + 1) * n_blocks // n_slots):
             start = b * BLOCK
             n_rows = min(BLOCK, n_samples - start)
             load_block(X, start, n_rows, xt)
@@ -95,7 +95,7 @@ def lloyd_step(X, sample_weight, centres, n_slots):
         dist = np.empty(BLOCK)
         best = np.empty(BLOCK)
         label = np.empty(BLOCK, dtype=np.int64)
-        for b in range(p, n_blocks, n_slots):
+        for b in range(p * n_blocks // n_slots, (p + 1) * n_blocks // n_slots):
             start = b * BLOCK
             n_rows = min(BLOCK, n_samples - start)
             load_block(X, start, n_rows, xt)
