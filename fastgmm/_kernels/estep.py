@@ -3,8 +3,9 @@
 Determinism: rows are cut into blocks of ``block`` rows and the blocks are dealt to ``n_slots``
 partial-statistics slots (slot ``p`` takes the ``p``-th of ``n_slots`` contiguous, equal-sized
 runs of blocks). Neither number depends on the thread count; ``prange`` only decides which
-thread runs which slot, and the slots are summed in index order afterwards. Results are therefore bit-identical for any thread count,
-and the memory for partials is bounded by ``n_slots`` copies of the statistics. Equal runs also
+thread runs which slot, and the slots are summed in index order afterwards. Results are
+therefore bit-identical for any thread count, and the memory for partials is bounded by
+``n_slots`` copies of the statistics. Equal runs also
 keep threads balanced: dealing blocks round-robin gave the first slots one block more, and a
 98-block chunk over 64 slots put 64 blocks on one thread and 34 on the other.
 """
