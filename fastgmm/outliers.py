@@ -282,6 +282,16 @@ class GaussianMixtureOutlierDetector(OutlierMixin, BaseEstimator):
         Returns
         -------
         self : GaussianMixtureOutlierDetector
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from fastgmm import GaussianMixtureOutlierDetector
+        >>> rng = np.random.default_rng(0)
+        >>> X = np.vstack([rng.normal(0, 1, (198, 2)), [[8.0, 8.0], [-9.0, 7.0]]])  # 2 far rows
+        >>> det = GaussianMixtureOutlierDetector(contamination=0.01, random_state=0).fit(X)
+        >>> det.threshold_ == det.offset_, det.mixture_.n_components
+        (True, 1)
         """
         self._fit(X)
         return self
@@ -290,6 +300,16 @@ class GaussianMixtureOutlierDetector(OutlierMixin, BaseEstimator):
         """Fit on ``X`` and return its labels (+1 inlier, -1 outlier); in-memory ``X`` only.
 
         Equal to ``fit(X).predict(X)``, without scoring ``X`` twice.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from fastgmm import GaussianMixtureOutlierDetector
+        >>> rng = np.random.default_rng(0)
+        >>> X = np.vstack([rng.normal(0, 1, (198, 2)), [[8.0, 8.0], [-9.0, 7.0]]])  # 2 far rows
+        >>> labels = GaussianMixtureOutlierDetector(contamination=0.01).fit_predict(X)
+        >>> labels[-3:]
+        array([ 1, -1, -1])
         """
         if is_source_like(X):
             raise TypeError(
@@ -399,6 +419,17 @@ class GaussianMixtureOutlierDetector(OutlierMixin, BaseEstimator):
         Returns
         -------
         scores : ndarray of shape (n_samples,)
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from fastgmm import GaussianMixtureOutlierDetector
+        >>> rng = np.random.default_rng(0)
+        >>> X = np.vstack([rng.normal(0, 1, (198, 2)), [[8.0, 8.0], [-9.0, 7.0]]])  # 2 far rows
+        >>> det = GaussianMixtureOutlierDetector(contamination=0.01, random_state=0).fit(X)
+        >>> scores = det.score_samples(X)
+        >>> bool(scores[-1] < det.threshold_ < scores[0])
+        True
         """
         X = self._validated(X)
         return self.mixture_.score_samples(X)
@@ -409,6 +440,16 @@ class GaussianMixtureOutlierDetector(OutlierMixin, BaseEstimator):
         Returns
         -------
         decision : ndarray of shape (n_samples,)
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from fastgmm import GaussianMixtureOutlierDetector
+        >>> rng = np.random.default_rng(0)
+        >>> X = np.vstack([rng.normal(0, 1, (198, 2)), [[8.0, 8.0], [-9.0, 7.0]]])  # 2 far rows
+        >>> det = GaussianMixtureOutlierDetector(contamination=0.01, random_state=0).fit(X)
+        >>> det.decision_function(X[-3:]) < 0
+        array([False,  True,  True])
         """
         return self.score_samples(X) - self.offset_
 
@@ -418,6 +459,16 @@ class GaussianMixtureOutlierDetector(OutlierMixin, BaseEstimator):
         Returns
         -------
         labels : ndarray of shape (n_samples,)
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from fastgmm import GaussianMixtureOutlierDetector
+        >>> rng = np.random.default_rng(0)
+        >>> X = np.vstack([rng.normal(0, 1, (198, 2)), [[8.0, 8.0], [-9.0, 7.0]]])  # 2 far rows
+        >>> det = GaussianMixtureOutlierDetector(contamination=0.01, random_state=0).fit(X)
+        >>> det.predict(X[-3:])
+        array([ 1, -1, -1])
         """
         return np.where(self.decision_function(X) < 0, -1, 1)
 
@@ -439,6 +490,17 @@ class GaussianMixtureOutlierDetector(OutlierMixin, BaseEstimator):
             ``"component"`` (int), ``"mahalanobis"`` (float), ``"score"`` (the log-density,
             as :meth:`score_samples`) and ``"is_outlier"`` (bool, as ``predict == -1``).
             ``pandas.DataFrame(explanation)`` makes a table.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from fastgmm import GaussianMixtureOutlierDetector
+        >>> rng = np.random.default_rng(0)
+        >>> X = np.vstack([rng.normal(0, 1, (198, 2)), [[8.0, 8.0], [-9.0, 7.0]]])  # 2 far rows
+        >>> det = GaussianMixtureOutlierDetector(contamination=0.01, random_state=0).fit(X)
+        >>> why = det.explain(X[-2:])
+        >>> why["is_outlier"], why["mahalanobis"].round(1)
+        (array([ True,  True]), array([8.7, 9. ]))
         """
         X = self._validated(X)
         mixture = self.mixture_
