@@ -15,7 +15,10 @@ that is still iterating advances together: each pass over the data reads every c
 computes, inside the loop over chunks, the fused E-step statistics of every active run; one
 M-step per run follows. An out-of-core source is therefore read once per iteration for the
 whole grid. Runs that converge or fail drop out of the next pass. k-means is run once per number
-of components (and initialisation) and its centres serve every covariance type; the hard
+of components (and initialisation) and its centres serve every covariance type. Its sample of
+rows (:func:`fastgmm.init.sample_rows`, one pass) is drawn once for all K when their random
+states agree, as for the first initialisation with an integer seed; later initialisations draw
+one sample per K, as the standalone fits would. The hard
 assignment pass that turns centres into initial parameters is shared as well (full and tied use
 identical statistics, as do diag and spherical). The other ``init_params`` initialise each
 candidate with :func:`fastgmm.init.initial_params` (every covariance type of a K from the same
@@ -542,6 +545,7 @@ def _build_model(cand, settings, random_state, dtype, n_features):
     model.n_iter_ = run.n_iter
     model.lower_bound_ = run.lower_bound
     model.lower_bounds_ = list(run.lower_bounds)
+    model.degenerate_events_ = []  # candidates run the 'raise' policy: a collapse fails them
     model.n_features_in_ = n_features
     return model
 

@@ -138,6 +138,7 @@ def test_each_candidate_equals_its_standalone_fit(init_params, n_init, dtype):
         assert getattr(best, name).dtype == dtype
     assert best.lower_bound_ == ref.lower_bound_
     assert best.lower_bounds_ == ref.lower_bounds_
+    assert best.degenerate_events_ == ref.degenerate_events_ == []
     np.testing.assert_array_equal(best.predict(X), ref.predict(X))
 
 
