@@ -37,9 +37,10 @@ from ._jit import resolve_n_threads
 from .em import score_chunk
 from .init import INIT_METHODS
 from .mixture import GaussianMixture
-from .selection import _check_grid_fits, _chunk_provider, _select, _SourceChunks
+from .selection import _check_grid_fits, _chunk_provider, _select
 from .sources import is_source_like
 from .stats import COVARIANCE_TYPES, kernel_params
+from .streaming import SourceChunks
 from .validation import check_finite_rows
 
 __all__ = [
@@ -323,7 +324,7 @@ class GaussianMixtureOutlierDetector(OutlierMixin, BaseEstimator):
     def _fit(self, X):
         """Fit and set the threshold; return the training scores for in-memory ``X``."""
         data, _ = _chunk_provider(X, self)
-        streamed = isinstance(data, _SourceChunks)
+        streamed = isinstance(data, SourceChunks)
         if streamed:
             self.n_features_in_ = data.n_features
             if hasattr(self, "feature_names_in_"):

@@ -61,6 +61,7 @@ from .mixture import GaussianMixture
 from .sources import is_source_like, open_source
 from .stats import COVARIANCE_TYPES, KernelParams, kernel_params
 from .stats import n_parameters as _n_parameters
+from .streaming import SourceChunks
 from .validation import check_finite_rows
 
 __all__ = ["CRITERIA", "GaussianMixtureIC", "SelectionResult", "select_model"]
@@ -205,38 +206,6 @@ def _check_grid_fits(grid, n_samples) -> None:
 
 
 # ------------------------------------------------------------------------------- data access
-class _SourceChunks:
-    """A :class:`fastgmm.sources.ChunkSource` as a chunk provider of the EM core.
-
-    Yields ``(row_offset, chunk, no_weights)`` like :class:`fastgmm.em.ArrayChunks`. Read-only
-    chunks (memory-mapped ``.npy`` files) are copied into a reusable writable buffer first:
-    Numba compiles read-only arrays as a separate type, and one copy per chunk and pass, shared
-    by all candidates, is cheaper than a second compilation of every kernel.
-    """
-
-    def __init__(self, source):
-        self.source = source
-        self.n_features = source.n_features
-        self.dtype = source.dtype
-        self.sample_weight = np.empty(0)
-        self._buffer = None
-
-    @property
-    def n_samples(self):
-        return self.source.n_samples
-
-    def chunks(self):
-        for offset, chunk in self.source.iter_chunks():
-            if not chunk.flags.writeable:
-                n_rows = chunk.shape[0]
-                if self._buffer is None or self._buffer.shape[0] < n_rows:
-                    self._buffer = np.empty((n_rows, self.n_features), self.dtype)
-                piece = self._buffer[:n_rows]
-                piece[...] = chunk
-                chunk = piece
-            yield offset, chunk, self.sample_weight
-
-
 def _validate_array(estimator, X):
     """Validate in-memory ``X`` as GaussianMixture.fit does; sets ``n_features_in_`` etc."""
     X = validate_data(
@@ -254,7 +223,9 @@ def _validate_array(estimator, X):
 def _chunk_provider(X, estimator):
     """``(data, feature_names)`` for an array (validated against ``estimator``) or a source."""
     if is_source_like(X):
-        return _SourceChunks(open_source(X)), None
+        # Read-only chunks (memory maps) are copied into one reused buffer and their pages
+        # released, so a pass over a large .npy file keeps a bounded resident set.
+        return SourceChunks(open_source(X)), None
     X = _validate_array(estimator, X)
     return ArrayChunks(X), getattr(estimator, "feature_names_in_", None)
 
@@ -1014,7 +985,7 @@ lower_bound_
             type(self).__name__,
         )
         data, feature_names = _chunk_provider(X, self)
-        if isinstance(data, _SourceChunks):  # a stream: no column names to remember
+        if isinstance(data, SourceChunks):  # a stream: no column names to remember
             self.n_features_in_ = data.n_features
             if hasattr(self, "feature_names_in_"):
                 del self.feature_names_in_
