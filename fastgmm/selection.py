@@ -671,6 +671,21 @@ class SelectionResult:
         Passes over the data for initialisation and EM (not counting the k-means samples).
     fit_seconds : float
         Wall time of the selection.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastgmm import select_model
+    >>> rng = np.random.default_rng(0)
+    >>> X = np.vstack([rng.normal(0, 1, (100, 2)), rng.normal(8, 1, (100, 2))])
+    >>> result = select_model(X, n_components=[1, 2, 3], covariance_types=["full", "diag"],
+    ...                       random_state=0)
+    >>> result
+    SelectionResult(criterion='bic', n_components_=2, covariance_type_='diag', n_candidates=6)
+    >>> result.criterion_table().shape  # rows: n_components, columns: covariance types
+    (3, 2)
+    >>> result.results_[result.best_index_]["bic"] == result.best_estimator_.bic(X)
+    True
     """
 
     def __init__(
@@ -969,6 +984,16 @@ lower_bound_
         Returns
         -------
         self : GaussianMixtureIC
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from fastgmm import GaussianMixtureIC
+        >>> rng = np.random.default_rng(0)
+        >>> X = np.vstack([rng.normal(0, 1, (100, 2)), rng.normal(8, 1, (100, 2))])
+        >>> ic = GaussianMixtureIC(n_components=[1, 2, 3], random_state=0).fit(X)
+        >>> ic.n_components_, ic.covariance_type_, len(ic.results_)
+        (2, 'spherical', 12)
         """
         grid = _check_n_components(self.n_components)
         types = _check_covariance_types(self.covariance_types)
@@ -1012,33 +1037,116 @@ lower_bound_
         return self.best_estimator_
 
     def fit_predict(self, X, y=None):
-        """Select and fit on ``X``, then return the selected model's labels for ``X``."""
+        """Select and fit on ``X``, then return the selected model's labels for ``X``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from fastgmm import GaussianMixtureIC
+        >>> rng = np.random.default_rng(0)
+        >>> X = np.vstack([rng.normal(0, 1, (100, 2)), rng.normal(8, 1, (100, 2))])
+        >>> ic = GaussianMixtureIC(n_components=[1, 2, 3], random_state=0).fit(X)
+        >>> labels = GaussianMixtureIC(n_components=[1, 2], random_state=0).fit_predict(X)
+        >>> len(set(labels[:100])), len(set(labels[100:])), bool(labels[0] != labels[-1])
+        (1, 1, True)"""
         return self.fit(X).predict(X)
 
     def predict(self, X):
-        """Most probable component of each sample under the selected model."""
+        """Most probable component of each sample under the selected model.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from fastgmm import GaussianMixtureIC
+        >>> rng = np.random.default_rng(0)
+        >>> X = np.vstack([rng.normal(0, 1, (100, 2)), rng.normal(8, 1, (100, 2))])
+        >>> ic = GaussianMixtureIC(n_components=[1, 2, 3], random_state=0).fit(X)
+        >>> bool(np.all(ic.predict(X) == ic.best_estimator_.predict(X)))
+        True"""
         return self._best().predict(X)
 
     def predict_proba(self, X):
-        """Posterior probability of each component under the selected model."""
+        """Posterior probability of each component under the selected model.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from fastgmm import GaussianMixtureIC
+        >>> rng = np.random.default_rng(0)
+        >>> X = np.vstack([rng.normal(0, 1, (100, 2)), rng.normal(8, 1, (100, 2))])
+        >>> ic = GaussianMixtureIC(n_components=[1, 2, 3], random_state=0).fit(X)
+        >>> ic.predict_proba([[0.0, 0.0]]).round(3).tolist() in ([[1.0, 0.0]], [[0.0, 1.0]])
+        True"""
         return self._best().predict_proba(X)
 
     def score_samples(self, X):
-        """Log-likelihood of each sample under the selected model."""
+        """Log-likelihood of each sample under the selected model.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from fastgmm import GaussianMixtureIC
+        >>> rng = np.random.default_rng(0)
+        >>> X = np.vstack([rng.normal(0, 1, (100, 2)), rng.normal(8, 1, (100, 2))])
+        >>> ic = GaussianMixtureIC(n_components=[1, 2, 3], random_state=0).fit(X)
+        >>> scores = ic.score_samples([[0.0, 0.0], [4.0, 4.0]])
+        >>> bool(scores[0] > scores[1])
+        True"""
         return self._best().score_samples(X)
 
     def score(self, X, y=None):
-        """Mean log-likelihood of ``X`` under the selected model."""
+        """Mean log-likelihood of ``X`` under the selected model.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from fastgmm import GaussianMixtureIC
+        >>> rng = np.random.default_rng(0)
+        >>> X = np.vstack([rng.normal(0, 1, (100, 2)), rng.normal(8, 1, (100, 2))])
+        >>> ic = GaussianMixtureIC(n_components=[1, 2, 3], random_state=0).fit(X)
+        >>> ic.score(X) == ic.best_estimator_.score(X)
+        True"""
         return self._best().score(X)
 
     def bic(self, X):
-        """BIC of the selected model on ``X`` (lower is better)."""
+        """BIC of the selected model on ``X`` (lower is better).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from fastgmm import GaussianMixtureIC
+        >>> rng = np.random.default_rng(0)
+        >>> X = np.vstack([rng.normal(0, 1, (100, 2)), rng.normal(8, 1, (100, 2))])
+        >>> ic = GaussianMixtureIC(n_components=[1, 2, 3], random_state=0).fit(X)
+        >>> bool(ic.bic(X) == np.nanmin(ic.criterion_))  # the training BIC is the smallest
+        True"""
         return self._best().bic(X)
 
     def aic(self, X):
-        """AIC of the selected model on ``X`` (lower is better)."""
+        """AIC of the selected model on ``X`` (lower is better).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from fastgmm import GaussianMixtureIC
+        >>> rng = np.random.default_rng(0)
+        >>> X = np.vstack([rng.normal(0, 1, (100, 2)), rng.normal(8, 1, (100, 2))])
+        >>> ic = GaussianMixtureIC(n_components=[1, 2, 3], random_state=0).fit(X)
+        >>> bool(ic.aic(X) < ic.bic(X))  # log(200) > 2: BIC penalises more
+        True"""
         return self._best().aic(X)
 
     def sample(self, n_samples=1):
-        """Draw samples from the selected model; see :meth:`fastgmm.GaussianMixture.sample`."""
+        """Draw samples from the selected model; see :meth:`fastgmm.GaussianMixture.sample`.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from fastgmm import GaussianMixtureIC
+        >>> rng = np.random.default_rng(0)
+        >>> X = np.vstack([rng.normal(0, 1, (100, 2)), rng.normal(8, 1, (100, 2))])
+        >>> ic = GaussianMixtureIC(n_components=[1, 2, 3], random_state=0).fit(X)
+        >>> samples, labels = ic.sample(5)
+        >>> samples.shape, labels.shape
+        ((5, 2), (5,))"""
         return self._best().sample(n_samples)
