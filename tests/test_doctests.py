@@ -61,16 +61,61 @@ def test_no_doctest_is_skipped():
     assert not offenders, f"skipped doctests: {offenders}"
 
 
+def _defined_public(module):
+    """A module's public functions and classes: its ``__all__``, or else what it defines."""
+    names = getattr(module, "__all__", None)
+    if names is None:
+        names = [
+            name
+            for name, value in vars(module).items()
+            if not name.startswith("_") and getattr(value, "__module__", None) == module.__name__
+        ]
+    for name in names:
+        value = getattr(module, name)
+        if inspect.isclass(value) or inspect.isfunction(value):
+            yield f"{module.__name__}.{name}", value
+
+
 def _public_api():
-    """``fastgmm.__all__``, with the public methods each class defines itself."""
+    """Every public function and class of the public modules, and the public methods of the
+    estimators and functions exported by ``fastgmm`` itself."""
+    seen = set()
+    public_modules = [m for m in MODULES if not any(p.startswith("_") for p in m.split("."))]
+    for module_name in public_modules:
+        for qualname, value in _defined_public(importlib.import_module(module_name)):
+            if value not in seen:
+                seen.add(value)
+                yield qualname, value
     for name in fastgmm.__all__:
         value = getattr(fastgmm, name)
-        if not (inspect.isclass(value) or inspect.isfunction(value)):
+        if not inspect.isclass(value):
             continue
-        yield f"fastgmm.{name}", value
+        for method_name, method in vars(value).items():
+            if not method_name.startswith("_") and inspect.isfunction(method):
+                yield f"fastgmm.{name}.{method_name}", method
 
 
-@pytest.mark.parametrize("qualname, obj", list(_public_api()), ids=lambda v: str(v))
+PUBLIC_API = list(_public_api())
+
+
+def test_public_api_is_found():
+    from fastgmm.persistence import ModelFileError
+    from fastgmm.stats import m_step
+
+    found = [obj for _, obj in PUBLIC_API]
+    expected = [
+        fastgmm.GaussianMixture,
+        fastgmm.GaussianMixture.predict_proba,
+        fastgmm.select_model,
+        fastgmm.GaussianMixtureOutlierDetector.explain,
+        fastgmm.save,
+        ModelFileError,
+        m_step,
+    ]
+    assert all(any(obj is wanted for obj in found) for wanted in expected)
+
+
+@pytest.mark.parametrize("qualname, obj", PUBLIC_API, ids=[q for q, _ in PUBLIC_API])
 def test_public_names_have_runnable_examples(qualname, obj):
     doc = inspect.getdoc(obj) or ""
     assert doc, f"{qualname} has no docstring"
