@@ -196,6 +196,46 @@ def normalise(lp, n_rows, lse, mx, bits):
 
 
 @inline
+def copy_given(resp_in, start, n_rows, lp):
+    """``lp[k, i] = resp_in[start + i, k]``: responsibilities supplied by the caller."""
+    for k in range(lp.shape[0]):
+        for i in range(n_rows):
+            lp[k, i] = resp_in[start + i, k]
+
+
+@inline
+def responsibilities(lp, n_rows, soft, w, lse, mx, bits):
+    """Turn weighted log-densities into responsibilities; return the weighted log-likelihood.
+
+    ``soft``: posterior probabilities (log-sum-exp), and the sum of ``w_i log p(x_i)``.
+    Otherwise one-hot rows at the most probable component (k-means assignment), and the sum of
+    ``w_i`` times each row's best weighted log-density.
+    """
+    if soft:
+        normalise(lp, n_rows, lse, mx, bits)
+    else:
+        for i in range(n_rows):
+            best = lp[0, i]
+            for k in range(1, lp.shape[0]):
+                best = max(best, lp[k, i])
+            lse[i] = best
+        harden(lp, n_rows)
+    total = 0.0
+    for i in range(n_rows):
+        total += w[i] * lse[i]
+    return total
+
+
+@inline
+def total_weight(w, n_rows):
+    """Sum of the block's sample weights."""
+    weight = 0.0
+    for i in range(n_rows):
+        weight += w[i]
+    return weight
+
+
+@inline
 def harden(lp, n_rows):
     """Replace ``lp`` by one-hot rows at each row's largest entry (first on ties)."""
     n_components = lp.shape[0]

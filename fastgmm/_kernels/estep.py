@@ -16,11 +16,13 @@ from numba import prange
 from .._jit import kernel
 from .blocks import (
     accumulate,
-    harden,
+    copy_given,
     load_block,
     load_features,
     load_weights,
     normalise,
+    responsibilities,
+    total_weight,
     weighted_log_prob,
 )
 
@@ -88,28 +90,11 @@ def em_statistics(X, sample_weight, means, prec, log_const, shift, resp_in, mode
             load_block(X, start, n_rows, xt)
             load_weights(sample_weight, start, n_rows, w)
             if mode == GIVEN:
-                for k in range(n_components):
-                    for i in range(n_rows):
-                        lp[k, i] = resp_in[start + i, k]
+                copy_given(resp_in, start, n_rows, lp)
             else:
                 weighted_log_prob(xt, n_rows, means, prec, log_const, lp, diff, work, sq)
-                if mode == SOFT:
-                    normalise(lp, n_rows, lse, acc, bits)
-                else:
-                    for i in range(n_rows):
-                        best = lp[0, i]
-                        for k in range(1, n_components):
-                            best = max(best, lp[k, i])
-                        lse[i] = best
-                    harden(lp, n_rows)
-                total = 0.0
-                for i in range(n_rows):
-                    total += w[i] * lse[i]
-                ll_p[p] += total
-            weight = 0.0
-            for i in range(n_rows):
-                weight += w[i]
-            sw_p[p] += weight
+                ll_p[p] += responsibilities(lp, n_rows, mode == SOFT, w, lse, acc, bits)
+            sw_p[p] += total_weight(w, n_rows)
             accumulate(
                 xt, n_rows, w, lp, shift, nk_p[p], s1_p[p], s2_p[p], diff, work, sq, wd, gram
             )
@@ -221,28 +206,11 @@ def feature_statistics(X, sample_weight, centre, coef, pairs, resp_in, mode, n_s
             load_features(X, start, n_rows, centre, pairs, phi)
             load_weights(sample_weight, start, n_rows, w)
             if mode == GIVEN:
-                for k in range(n_components):
-                    for i in range(n_rows):
-                        lp[k, i] = resp_in[start + i, k]
+                copy_given(resp_in, start, n_rows, lp)
             else:
                 np.dot(coef_t, phi.T, lp)
-                if mode == SOFT:
-                    normalise(lp, n_rows, lse, mx, bits)
-                else:
-                    for i in range(n_rows):
-                        best = lp[0, i]
-                        for k in range(1, n_components):
-                            best = max(best, lp[k, i])
-                        lse[i] = best
-                    harden(lp, n_rows)
-                total = 0.0
-                for i in range(n_rows):
-                    total += w[i] * lse[i]
-                ll_p[p] += total
-            weight = 0.0
-            for i in range(n_rows):
-                weight += w[i]
-            sw_p[p] += weight
+                ll_p[p] += responsibilities(lp, n_rows, mode == SOFT, w, lse, mx, bits)
+            sw_p[p] += total_weight(w, n_rows)
             for k in range(n_components):
                 for i in range(n_rows):
                     lp[k, i] *= w[i]
