@@ -324,15 +324,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         """
         online = getattr(self, "_online", None)
         first_call = online is None and not hasattr(self, "means_")
-        X = validate_data(
-            self,
-            X,
-            reset=first_call,
-            dtype=[np.float64, np.float32],
-            ensure_all_finite=False,
-            order="C",
-        )
-        check_finite_rows(X)
+        X = self._validate_array(X, reset=first_call)
         if sample_weight is not None:
             sample_weight = _check_sample_weight(
                 sample_weight, X, dtype=np.float64, ensure_non_negative=True
@@ -374,15 +366,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             return _distributed.fit(self, X, sample_weight)
         if is_source_like(X):  # the same EM, one pass over the source per iteration
             return self._fit_source(X, sample_weight)
-        X = validate_data(
-            self,
-            X,
-            dtype=[np.float64, np.float32],
-            ensure_min_samples=2,
-            ensure_all_finite=False,
-            order="C",
-        )
-        check_finite_rows(X)
+        X = self._validate_array(X, reset=True, ensure_min_samples=2)
         if X.shape[0] < self.n_components:
             raise ValueError(
                 "Expected n_samples >= n_components "
@@ -594,16 +578,25 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                 )
             return data
         check_is_fitted(self)
+        return ArrayChunks(self._validate_array(X, reset=False))
+
+    def _validate_array(self, X, *, reset, ensure_min_samples=1):
+        """scikit-learn's checks (shape, dtype, feature count and names), then finiteness.
+
+        Finiteness is checked by ``check_finite_rows`` rather than by scikit-learn so that the
+        message can say how many rows are bad and where the first one is.
+        """
         X = validate_data(
             self,
             X,
-            reset=False,
+            reset=reset,
             dtype=[np.float64, np.float32],
+            ensure_min_samples=ensure_min_samples,
             ensure_all_finite=False,
             order="C",
         )
         check_finite_rows(X)
-        return ArrayChunks(X)
+        return X
 
     def _score(self, data: ArrayChunks, *, want_resp=False, want_labels=False):
         """Per-row log-likelihood, responsibilities and labels from the fitted parameters."""
