@@ -227,6 +227,30 @@ def responsibilities(lp, n_rows, soft, w, lse, mx, bits):
 
 
 @inline
+def write_row_outputs(lp, n_rows, start, lse, mx, bits, out_lse, out_resp, out_labels):
+    """Per-row results of a block: labels (argmax of ``lp``), log-likelihoods, responsibilities.
+
+    ``out_resp`` and ``out_labels`` are skipped when they have length 0. ``lp`` holds weighted
+    log-densities on entry and responsibilities on return.
+    """
+    n_components = lp.shape[0]
+    if out_labels.shape[0] > 0:
+        for i in range(n_rows):
+            best = 0
+            for k in range(1, n_components):
+                if lp[k, i] > lp[best, i]:
+                    best = k
+            out_labels[start + i] = best
+    normalise(lp, n_rows, lse, mx, bits)
+    for i in range(n_rows):
+        out_lse[start + i] = lse[i]
+    if out_resp.shape[0] > 0:
+        for i in range(n_rows):
+            for k in range(n_components):
+                out_resp[start + i, k] = lp[k, i]
+
+
+@inline
 def total_weight(w, n_rows):
     """Sum of the block's sample weights."""
     weight = 0.0

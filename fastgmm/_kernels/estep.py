@@ -20,10 +20,10 @@ from .blocks import (
     load_block,
     load_features,
     load_weights,
-    normalise,
     responsibilities,
     total_weight,
     weighted_log_prob,
+    write_row_outputs,
 )
 
 # How ``em_statistics`` obtains responsibilities.
@@ -124,8 +124,6 @@ def score_rows(X, means, prec, log_const, out_lse, out_resp, out_labels, block):
     n_samples, n_features = X.shape
     n_components = means.shape[0]
     n_blocks = (n_samples + block - 1) // block
-    want_resp = out_resp.shape[0] > 0
-    want_labels = out_labels.shape[0] > 0
     for b in prange(n_blocks):
         xt = np.zeros((n_features, block))
         diff = np.empty((n_features, block))
@@ -139,20 +137,7 @@ def score_rows(X, means, prec, log_const, out_lse, out_resp, out_labels, block):
         n_rows = min(block, n_samples - start)
         load_block(X, start, n_rows, xt)
         weighted_log_prob(xt, n_rows, means, prec, log_const, lp, diff, work, sq)
-        if want_labels:
-            for i in range(n_rows):
-                best = 0
-                for k in range(1, n_components):
-                    if lp[k, i] > lp[best, i]:
-                        best = k
-                out_labels[start + i] = best
-        normalise(lp, n_rows, lse, acc, bits)
-        for i in range(n_rows):
-            out_lse[start + i] = lse[i]
-        if want_resp:
-            for i in range(n_rows):
-                for k in range(n_components):
-                    out_resp[start + i, k] = lp[k, i]
+        write_row_outputs(lp, n_rows, start, lse, acc, bits, out_lse, out_resp, out_labels)
 
 
 @kernel
@@ -234,8 +219,6 @@ def feature_scores(X, centre, coef, pairs, out_lse, out_resp, out_labels, block)
     n_samples = X.shape[0]
     n_map, n_components = coef.shape
     n_blocks = (n_samples + block - 1) // block
-    want_resp = out_resp.shape[0] > 0
-    want_labels = out_labels.shape[0] > 0
     coef_t = coef.T
     for b in prange(n_blocks):
         phi = np.zeros((block, n_map))
@@ -247,17 +230,4 @@ def feature_scores(X, centre, coef, pairs, out_lse, out_resp, out_labels, block)
         n_rows = min(block, n_samples - start)
         load_features(X, start, n_rows, centre, pairs, phi)
         np.dot(coef_t, phi.T, lp)
-        if want_labels:
-            for i in range(n_rows):
-                best = 0
-                for k in range(1, n_components):
-                    if lp[k, i] > lp[best, i]:
-                        best = k
-                out_labels[start + i] = best
-        normalise(lp, n_rows, lse, mx, bits)
-        for i in range(n_rows):
-            out_lse[start + i] = lse[i]
-        if want_resp:
-            for i in range(n_rows):
-                for k in range(n_components):
-                    out_resp[start + i, k] = lp[k, i]
+        write_row_outputs(lp, n_rows, start, lse, mx, bits, out_lse, out_resp, out_labels)
