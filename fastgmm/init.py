@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._kernels.kmeans import candidate_potentials, lloyd_step, update_closest
+from ._reservoir import DRAW_ROWS, Reservoir
 from .em import (
     GIVEN,
     HARD,
@@ -30,9 +31,9 @@ from .stats import _OVERFLOW, KernelParams, MixtureParams, precision_cholesky
 
 INIT_METHODS = ("kmeans", "k-means++", "random", "random_from_data")
 DEFAULT_INIT_SAMPLE = 100_000
-# Rows per draw of sample keys and random responsibilities: bounds those temporaries for a
-# large in-memory chunk. NumPy's draws are split-invariant: the numbers drawn do not depend on it.
-_DRAW_ROWS = 1 << 16
+# Rows per draw of random responsibilities: bounds that temporary for a large in-memory chunk.
+# NumPy's draws are split-invariant: the numbers drawn do not depend on it.
+_DRAW_ROWS = DRAW_ROWS
 
 
 def kmeans_plusplus(X, n_clusters, random_state, sample_weight=None, n_threads=None):
@@ -179,44 +180,14 @@ def sample_rows(data, size: int, random_state):
     >>> sample.shape, weights, bool(np.array_equal(sample, X[rows]))
     ((5, 2), None, True)
     """
-    keys, indices, rows, weights = [], [], [], []
-    n_kept = 0
-    threshold = np.inf  # the size-th smallest key so far; only smaller keys can still enter
+    reservoir = None
     for start, X, w in data.chunks():
-        for lo in range(0, X.shape[0], _DRAW_ROWS):
-            block_keys = random_state.random(min(_DRAW_ROWS, X.shape[0] - lo))
-            take = np.flatnonzero(block_keys < threshold)
-            if take.size == 0:
-                continue
-            keys.append(block_keys[take])
-            indices.append(start + lo + take)
-            rows.append(X[lo + take])  # fancy indexing copies: chunk buffers may be reused
-            if w.size:
-                weights.append(w[lo + take])
-            n_kept += take.size
-            if n_kept >= 2 * size:
-                keys, indices, rows, weights, threshold = _keep_smallest(
-                    keys, indices, rows, weights, size
-                )
-                n_kept = size
-    keys, indices, rows, weights, _ = _keep_smallest(keys, indices, rows, weights, size)
-    order = np.argsort(indices[0], kind="stable")
-    sample = np.ascontiguousarray(rows[0][order])
-    return sample, (weights[0][order] if weights else None), indices[0][order]
-
-
-def _keep_smallest(keys, indices, rows, weights, size):
-    """Merge the candidate lists and keep the ``size`` rows with the smallest keys."""
-    keys = np.concatenate(keys)
-    indices = np.concatenate(indices)
-    rows = np.concatenate(rows)
-    weights = np.concatenate(weights) if weights else None
-    if keys.size > size:
-        keep = np.argpartition(keys, size - 1)[:size]
-        keys, indices, rows = keys[keep], indices[keep], rows[keep]
-        weights = None if weights is None else weights[keep]
-    threshold = keys.max() if keys.size == size else np.inf
-    return [keys], [indices], [rows], ([] if weights is None else [weights]), threshold
+        if reservoir is None:
+            reservoir = Reservoir(size, n_features=X.shape[1], dtype=X.dtype)
+        reservoir.offer(start, X, random_state, w)
+    if reservoir is None:
+        raise ValueError("Cannot sample rows: the data has no rows.")
+    return reservoir.result()
 
 
 def _identity_factors(covariance_type, n_components, n_features):

@@ -24,6 +24,8 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from ._reservoir import Reservoir
+
 __all__ = ["DEFAULT_BATCH_SIZE", "ChunkSource", "is_source_like", "open_source"]
 
 #: Default number of rows per chunk (smaller for very wide data, see ``_default_batch_size``).
@@ -166,7 +168,8 @@ dtype=float64, batch_size=2)
         are kept, chunk by chunk (vectorised reservoir sampling).  Each subset of
         ``min(n, n_samples)`` rows is therefore exactly equally likely.  Keys are drawn
         sequentially from one random stream, so for a given seed the sample does not even
-        depend on how the data is chunked.
+        depend on how the data is chunked, and it is the sample the estimators' initialisation
+        draws from the same rows (:func:`fastgmm.init.sample_rows`).
 
         Parameters
         ----------
@@ -187,27 +190,11 @@ dtype=float64, batch_size=2)
         if n < 1:
             raise ValueError(f"reservoir_sample needs n >= 1, got {n}")
         rng = _check_random_state(random_state)
-        keys = np.empty(0)
-        indices = np.empty(0, dtype=np.int64)
-        rows = np.empty((0, self.n_features), dtype=self.dtype)
-        threshold = np.inf  # largest key in a full reservoir; only smaller keys can enter
+        reservoir = Reservoir(n, n_features=self.n_features, dtype=self.dtype)
         for offset, chunk in self.iter_chunks():
-            chunk_keys = rng.random(len(chunk))
-            # Filtering first keeps the per-chunk work proportional to the number of rows that
-            # can still enter, which shrinks as the pass goes on.
-            take = np.flatnonzero(chunk_keys < threshold)
-            if take.size == 0:
-                continue
-            keys = np.concatenate([keys, chunk_keys[take]])
-            indices = np.concatenate([indices, offset + take])
-            rows = np.concatenate([rows, chunk[take]])
-            if len(keys) > n:
-                keep = np.argpartition(keys, n - 1)[:n]
-                keys, indices, rows = keys[keep], indices[keep], rows[keep]
-            if len(keys) == n:
-                threshold = keys.max()
-        order = np.argsort(indices)
-        return rows[order], indices[order]
+            reservoir.offer(offset, chunk, rng)
+        rows, _, indices = reservoir.result()
+        return rows, indices
 
     def to_array(self):
         """Read the whole source into one array (for tests and small data)."""
