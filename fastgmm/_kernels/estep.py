@@ -178,7 +178,7 @@ def feature_statistics(X, sample_weight, centre, coef, pairs, resp_in, mode, n_s
     sw_p = np.zeros(n_slots)
     coef_t = coef.T
     for p in prange(n_slots):
-        phi = np.zeros((block, n_map))
+        phi = np.zeros((n_map, block))
         lp = np.zeros((n_components, block))
         part = np.empty((n_components, n_map))
         w = np.empty(block)
@@ -193,7 +193,7 @@ def feature_statistics(X, sample_weight, centre, coef, pairs, resp_in, mode, n_s
             if mode == GIVEN:
                 copy_given(resp_in, start, n_rows, lp)
             else:
-                np.dot(coef_t, phi.T, lp)
+                np.dot(coef_t, phi, lp)
                 ll_p[p] += responsibilities(lp, n_rows, mode == SOFT, w, lse, mx, bits)
             sw_p[p] += total_weight(w, n_rows)
             for k in range(n_components):
@@ -201,7 +201,7 @@ def feature_statistics(X, sample_weight, centre, coef, pairs, resp_in, mode, n_s
                     lp[k, i] *= w[i]
                 for i in range(n_rows, block):
                     lp[k, i] = 0.0  # the rows past the block's end add nothing
-            np.dot(lp, phi, part)
+            np.dot(lp, phi.T, part)
             packed_p[p] += part
     packed = packed_p[0].copy()
     log_lik = ll_p[0]
@@ -221,7 +221,7 @@ def feature_scores(X, centre, coef, pairs, out_lse, out_resp, out_labels, block)
     n_blocks = (n_samples + block - 1) // block
     coef_t = coef.T
     for b in prange(n_blocks):
-        phi = np.zeros((block, n_map))
+        phi = np.zeros((n_map, block))
         lp = np.empty((n_components, block))
         mx = np.empty(block)
         lse = np.empty(block)
@@ -229,5 +229,5 @@ def feature_scores(X, centre, coef, pairs, out_lse, out_resp, out_labels, block)
         start = b * block
         n_rows = min(block, n_samples - start)
         load_features(X, start, n_rows, centre, pairs, phi)
-        np.dot(coef_t, phi.T, lp)
+        np.dot(coef_t, phi, lp)
         write_row_outputs(lp, n_rows, start, lse, mx, bits, out_lse, out_resp, out_labels)
