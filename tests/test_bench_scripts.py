@@ -1,0 +1,70 @@
+"""The side-by-side and scaling scripts of ``asv_bench/`` run end to end on tiny data.
+
+They are run by hand for the performance figures in README; this keeps them from rotting. The
+figures themselves are never asserted: the machines are shared and noisy.
+"""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ASV_DIR = Path(__file__).resolve().parent.parent / "asv_bench"
+
+
+def _run(script, *args, cwd):
+    result = subprocess.run(
+        [sys.executable, str(ASV_DIR / script), *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=cwd,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+def test_compare_times_fastgmm_and_sklearn_on_the_same_fits(tmp_path):
+    out = tmp_path / "out.json"
+    args = ["--config", "a", "--n-samples", "3000", "--iters", "2", "--repeat", "1"]
+    _run(
+        "compare.py",
+        *args,
+        "--peers",
+        "sklearn",
+        "--gemm-size",
+        "256",
+        "--json",
+        str(out),
+        cwd=tmp_path,
+    )
+    (result,) = json.loads(out.read_text())["results"]
+    assert set(result["peers"]) == {"fastgmm", "sklearn"}
+    # Both ran the same iterations from the same start, and agree (the timings are not asserted).
+    assert result["peers"]["fastgmm"]["n_iter"] == result["peers"]["sklearn"]["n_iter"] == 3
+    assert result["checks"]["fastgmm_vs_sklearn_lower_bound_rel_diff"] < 1e-8
+
+
+def test_scaling_reports_threads_sizes_and_memory(tmp_path):
+    stdout = _run(
+        "scaling.py",
+        "--config",
+        "a",
+        "--threads",
+        "--sizes",
+        "2000,4000",
+        "--memory",
+        "--n-samples",
+        "3000",
+        "--iters",
+        "1",
+        "--repeat",
+        "1",
+        cwd=tmp_path,
+    )
+    lines = stdout.strip().splitlines()
+    assert len(lines) == 4, stdout
+    assert "speed-up=" in lines[0]
+    assert "N=2000" in lines[1] and "N=4000" in lines[2]
+    assert "relative to smallest N=1" in lines[1]
+    assert "peak during fit MB=" in lines[3] and "X MB=0.04578" in lines[3]
