@@ -21,6 +21,7 @@ import warnings
 
 import numpy as np
 
+from ._progress import pass_bars
 from .cli import (
     COVARIANCE_TYPES,
     EXIT_NOT_CONVERGED,
@@ -31,6 +32,9 @@ from .cli import (
 )
 from .persistence import atomic_path, load, read_header, save
 from .sources import open_source
+
+# Commands that pass over an INPUT file: on a terminal, each pass draws a progress bar.
+_PASSES_OVER_INPUT = ("fit", "select", "predict", "score", "outliers")
 
 
 def run(job):
@@ -46,6 +50,12 @@ def run(job):
         "demo": cmd_demo,
         "warmup": cmd_warmup,
     }[job.args.command]
+    job.progress = pass_bars(
+        job.stderr,
+        # No terminal bars for commands that read no INPUT (and no tqdm import or hint there).
+        quiet=job.quiet or job.args.command not in _PASSES_OVER_INPUT,
+        log=job.log,
+    )
     return command(job)
 
 
@@ -82,6 +92,7 @@ def _open_input(job, *, path=None):
     with job.timed("read"):
         source = open_source(path, batch_size=args.batch_size, columns=args.columns)
     _time_reads(job, source)
+    source = job.progress.wrap(source)  # itself unless bars are drawn (on a terminal)
     rows = "an unknown number of" if source.n_samples is None else f"{source.n_samples}"
     job.log(f"input {path}: {rows} rows x {source.n_features} features ({source.dtype})")
     job.report["input"] = {
@@ -260,15 +271,20 @@ def _time_initialisation(job, estimator):
     """Time the initialisation inside ``fit`` by wrapping the estimator's own step.
 
     The wrapper is set on this one instance only (the class is untouched) and calls the
-    original unchanged; it is how the JSON report can give ``init`` apart from ``fit``.
+    original unchanged; it is how the JSON report can give ``init`` apart from ``fit``, and
+    how the progress bars tell the initialisation's passes from the EM iterations'.
     """
     original = getattr(estimator, "_initial_params", None)
     if original is None:
         return
 
     def timed_initial_params(*args, **kwargs):
+        job.progress.phase("init")
         with job.timed("init"):
-            return original(*args, **kwargs)
+            params = original(*args, **kwargs)
+        # EM pass n is EM iteration n of this initialisation (the verbose line's number).
+        job.progress.phase("EM")
+        return params
 
     estimator._initial_params = timed_initial_params
 
@@ -380,10 +396,13 @@ def cmd_fit(job):
     gm = GaussianMixture(args.n_components, covariance_type=args.covariance, **_em_params(job))
     _time_initialisation(job, gm)
     job.log(f"fitting {args.n_components} {args.covariance} components")
+    # Passes before the initialisation: the row count of a CSV file or a converted input.
+    job.progress.phase("counting rows", numbered=False)
     with _KernelClock(job), _captured_warnings(job):
         with job.timed("fit"):
             # The estimator streams the source: one pass per EM iteration, chunks prefetched.
             gm.fit(data)
+        job.progress.phase("scoring", numbered=False)
         with job.timed("score"):
             mean_log_likelihood = gm.score(data)
     report = _mixture_report(gm, data.n_samples, mean_log_likelihood)
@@ -412,6 +431,8 @@ def cmd_select(job):
         f"trying K in {_format_ks(args.n_components)} x {','.join(args.covariance)} "
         f"by {args.criterion.upper()} (all candidates share each pass over the data)"
     )
+    # All candidates share each pass: the passes are numbered, not named per candidate.
+    job.progress.phase("select")
     with _KernelClock(job), _captured_warnings(job), job.timed("fit"):
         result = select_model(
             data,
@@ -539,6 +560,7 @@ def cmd_outliers(job):
         f"fitting the density model (K={args.n_components}, {args.covariance}), "
         f"contamination={args.contamination}"
     )
+    job.progress.phase("fit")  # the density model's passes, then the threshold's
     with _KernelClock(job), _captured_warnings(job), job.timed("fit"):
         detector.fit(data)
     mixture = detector.mixture_
@@ -556,7 +578,7 @@ def cmd_outliers(job):
     outputs = {"flags": (args.out, flag, np.int64, None)}
     if args.scores:
         outputs["scores"] = (args.scores, detector.score_samples, np.float64, None)
-    n_rows = _stream_rows(job, detector, outputs, source=data)
+    n_rows = _stream_rows(job, detector, outputs, "flagging", source=data)
     n_out = counts["outliers"]
     job.report["outliers"] = {
         "n_outliers": n_out,
@@ -575,11 +597,12 @@ def cmd_outliers(job):
     return EXIT_OK
 
 
-def _stream_rows(job, model, outputs, source=None):
+def _stream_rows(job, model, outputs, label, source=None):
     """Apply the model to every chunk of the input, writing each output as it goes.
 
     ``outputs`` maps a key to ``(path, method, dtype, n_columns or None)``. Each output is a
     ``.npy`` memory map in a temporary file, renamed over its path once every row is written.
+    ``label`` describes the pass on the progress bar.
     """
     args = job.args
     source = _open_input(job) if source is None else source
@@ -590,9 +613,11 @@ def _stream_rows(job, model, outputs, source=None):
             f"{n_features}"
         )
     if source.n_samples is None:
+        job.progress.phase("counting rows", numbered=False)
         with job.timed("read"):
             for _ in source.iter_chunks():  # CSV: one counting pass, then the real one
                 pass
+    job.progress.phase(label, numbered=False)
     n_samples = source.n_samples
     with contextlib.ExitStack() as stack:
         maps = {}
@@ -629,7 +654,7 @@ def cmd_predict(job):
             raise CommandError(f"a {type(model).__name__} has no probabilities to write")
         n_columns = int(_inner_mixture(model).n_components)
         outputs["proba"] = (args.proba, model.predict_proba, np.float64, n_columns)
-    n = _stream_rows(job, model, outputs)
+    n = _stream_rows(job, model, outputs, "predicting")
     print(f"predict: {n} rows labelled", file=job.result_stream)
     return EXIT_OK
 
@@ -640,7 +665,9 @@ def cmd_score(job):
     _import_estimators(job)
     model = _load_model(job, args.model)
     _set_runtime_params(model, n_jobs=job.n_threads)
-    n = _stream_rows(job, model, {"scores": (args.out, model.score_samples, np.float64, None)})
+    n = _stream_rows(
+        job, model, {"scores": (args.out, model.score_samples, np.float64, None)}, "scoring"
+    )
     print(f"score: {n} rows scored", file=job.result_stream)
     return EXIT_OK
 

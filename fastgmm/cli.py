@@ -53,6 +53,12 @@ exit codes:
   3    the fit did not converge and --strict was given (no output is written)
   130  interrupted (Ctrl-C); 143 terminated (SIGTERM). No partial output file is left.
 
+progress (stderr):
+  fit logs one line per --verbose-interval EM iterations. On a terminal, every pass over
+  INPUT also draws a bar (rows; "init pass 1", "EM pass 3", "scoring", ...), erased when the
+  pass ends; this needs tqdm (pip install 'fastgmm[cli]'). Redirected stderr (a batch job's
+  log file) gets no bars. --quiet silences both.
+
 threads (first found wins):
   --threads, NUMBA_NUM_THREADS, SLURM_CPUS_PER_TASK, OMP_NUM_THREADS, the CPU affinity mask.
   Results are bit-identical for any thread count.
@@ -202,7 +208,7 @@ def _add_common(parser):
     group.add_argument(
         "--json", action="store_true", help="print one JSON object on stdout (logs on stderr)"
     )
-    group.add_argument("-q", "--quiet", action="store_true", help="no progress or log lines")
+    group.add_argument("-q", "--quiet", action="store_true", help="no progress bars or log lines")
     group.add_argument("--debug", action="store_true", help="show tracebacks on errors")
 
 
@@ -522,6 +528,9 @@ class Job:
         self.outputs = {}
         self.warnings = []
         self.report = {}
+        # Bars per pass over the input (fastgmm._progress.PassBars), set by the command runner:
+        # drawn only on a terminal, so this module stays free of tqdm.
+        self.progress = None
 
     @property
     def quiet(self):

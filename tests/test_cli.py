@@ -139,7 +139,9 @@ with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(io.StringIO()):
     codes["no_command"] = main([])
     codes["bad_contamination"] = main(["outliers", "x.npy", "--contamination", "0.7",
                                        "--out", "f.npy"])
-heavy = sorted({m.split(".")[0] for m in sys.modules} & {"numpy", "sklearn", "scipy", "numba"})
+heavy = sorted(
+    {m.split(".")[0] for m in sys.modules} & {"numpy", "sklearn", "scipy", "numba", "tqdm"}
+)
 # Usage errors found by a command (an output that would replace an input) come before the
 # numerical stack is imported too.
 with contextlib.redirect_stderr(io.StringIO()) as err:
@@ -175,7 +177,7 @@ print(json.dumps({"codes": codes, "heavy": heavy, "heavy_after": heavy_after,
     assert "exit codes:" in proc.stdout and "143" in proc.stdout
     assert "NUMBA_CACHE_DIR" in proc.stdout
     imported = {line.split("|")[-1].strip() for line in proc.stderr.splitlines() if "|" in line}
-    assert not {m for m in imported if m.split(".")[0] in ("sklearn", "numba", "scipy")}
+    assert not {m for m in imported if m.split(".")[0] in ("sklearn", "numba", "scipy", "tqdm")}
 
 
 def test_parsers():
