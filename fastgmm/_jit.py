@@ -23,11 +23,31 @@ import threading
 from contextlib import contextmanager, nullcontext
 
 import numba
+from numba.core.cpu_options import ParallelOptions
 
 FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
 # For code whose accuracy depends on the order of its operations (a Cody-Waite range reduction):
 # re-association would fold the two-part constant back into one and cost two digits.
 FASTMATH_ORDERED = FASTMATH - {"reassoc"}
+# Only explicit ``prange`` loops run in parallel. With plain ``parallel=True`` Numba also turns
+# every whole-array expression (``np.zeros``, ``a += b`` in the slot reduction...) into a
+# parallel region of its own, each of which wakes and joins the thread pool: the 63 ``+=`` of a
+# 64-slot reduction cost 3 ms per call with sleeping (OMP_WAIT_POLICY=PASSIVE) OpenMP threads,
+# three times the work of a 1e5-row, K=3 E-step.
+# An options object, not a dict: Numba pops the keys out of a dict it is given, so a dict shared
+# by several kernels configured only the first one compiled and left the others at the defaults.
+_PARALLEL = ParallelOptions(
+    {
+        "prange": True,
+        "comprehension": False,
+        "reduction": False,
+        "inplace_binop": False,
+        "setitem": False,
+        "numpy": False,
+        "stencil": False,
+        "fusion": False,
+    }
+)
 # error_model="numpy": a division by zero gives inf/nan as in NumPy instead of raising inside a
 # parallel region (which surfaces as an opaque SystemError); the EM loop then reports the
 # non-finite log-likelihood with a clear ValueError. It also drops the zero checks from loops.
@@ -53,7 +73,7 @@ class KernelPair:
 
     def __init__(self, func):
         self.py_func = func
-        self.parallel = numba.njit(parallel=True, **_OPTIONS, fastmath=FASTMATH)(func)
+        self.parallel = numba.njit(parallel=_PARALLEL, **_OPTIONS, fastmath=FASTMATH)(func)
         self.__doc__ = func.__doc__
         self.__name__ = func.__name__
 
