@@ -41,4 +41,3 @@ def test_every_kernel_parallelises_only_its_prange_loop():
         # A ParallelOptions object is copied, never consumed, by each compilation.
         assert isinstance(options, ParallelOptions), name
         assert {key: getattr(options, key) for key in ONLY_PRANGE} == ONLY_PRANGE, name
-
