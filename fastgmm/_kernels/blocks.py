@@ -35,9 +35,6 @@ from .blas import gram_lower, upper_transpose_times
 BLOCK = 256
 # From this many features on, full-covariance products go through BLAS (see weighted_log_prob).
 GEMM_MIN_FEATURES = 16
-# Feature-map products (components x feature-map entries) below this size run as loops over the
-# block's rows: a BLAS call costs more than the arithmetic of such a small product.
-GEMM_MIN_MAP_SIZE = 64
 
 
 @inline
@@ -377,34 +374,3 @@ def load_features(X, start, n_rows, centre, pairs, phi):
             f += 1
     for i in range(n_rows):
         phi[f, i] = 1.0
-
-
-@inline
-def map_log_densities(coef, phi, n_rows, lp):
-    """``lp[k, i] = sum_f coef[f, k] phi[f, i]``: every component's weighted log-density.
-
-    The product ``coef^T phi`` as a loop nest whose inner loop runs over the block's contiguous
-    rows; for small feature maps (``GEMM_MIN_MAP_SIZE``) it beats calling BLAS.
-    """
-    n_map, n_components = coef.shape
-    for k in range(n_components):
-        c = coef[0, k]
-        for i in range(n_rows):
-            lp[k, i] = c * phi[0, i]
-        for f in range(1, n_map):
-            c = coef[f, k]
-            for i in range(n_rows):
-                lp[k, i] += c * phi[f, i]
-
-
-@inline
-def map_statistics(lp, phi, n_rows, part):
-    """``part[k, f] = sum_i lp[k, i] phi[f, i]``: the weighted feature sums (a loop nest)."""
-    n_components = lp.shape[0]
-    n_map = phi.shape[0]
-    for k in range(n_components):
-        for f in range(n_map):
-            total = 0.0
-            for i in range(n_rows):
-                total += lp[k, i] * phi[f, i]
-            part[k, f] = total

@@ -15,14 +15,11 @@ from numba import prange
 
 from .._jit import kernel
 from .blocks import (
-    GEMM_MIN_MAP_SIZE,
     accumulate,
     copy_given,
     load_block,
     load_features,
     load_weights,
-    map_log_densities,
-    map_statistics,
     responsibilities,
     total_weight,
     weighted_log_prob,
@@ -180,7 +177,6 @@ def feature_statistics(X, sample_weight, centre, coef, pairs, resp_in, mode, n_s
     ll_p = np.zeros(n_slots)
     sw_p = np.zeros(n_slots)
     coef_t = coef.T
-    use_blas = n_map * n_components >= GEMM_MIN_MAP_SIZE
     for p in prange(n_slots):
         phi = np.zeros((n_map, block))
         lp = np.zeros((n_components, block))
@@ -197,10 +193,7 @@ def feature_statistics(X, sample_weight, centre, coef, pairs, resp_in, mode, n_s
             if mode == GIVEN:
                 copy_given(resp_in, start, n_rows, lp)
             else:
-                if use_blas:
-                    np.dot(coef_t, phi, lp)
-                else:
-                    map_log_densities(coef, phi, n_rows, lp)
+                np.dot(coef_t, phi, lp)
                 ll_p[p] += responsibilities(lp, n_rows, mode == SOFT, w, lse, mx, bits)
             sw_p[p] += total_weight(w, n_rows)
             for k in range(n_components):
@@ -208,10 +201,7 @@ def feature_statistics(X, sample_weight, centre, coef, pairs, resp_in, mode, n_s
                     lp[k, i] *= w[i]
                 for i in range(n_rows, block):
                     lp[k, i] = 0.0  # the rows past the block's end add nothing
-            if use_blas:
-                np.dot(lp, phi.T, part)
-            else:
-                map_statistics(lp, phi, n_rows, part)
+            np.dot(lp, phi.T, part)
             packed_p[p] += part
     packed = packed_p[0].copy()
     log_lik = ll_p[0]
@@ -230,7 +220,6 @@ def feature_scores(X, centre, coef, pairs, out_lse, out_resp, out_labels, block)
     n_map, n_components = coef.shape
     n_blocks = (n_samples + block - 1) // block
     coef_t = coef.T
-    use_blas = n_map * n_components >= GEMM_MIN_MAP_SIZE
     for b in prange(n_blocks):
         phi = np.zeros((n_map, block))
         lp = np.empty((n_components, block))
@@ -240,8 +229,5 @@ def feature_scores(X, centre, coef, pairs, out_lse, out_resp, out_labels, block)
         start = b * block
         n_rows = min(block, n_samples - start)
         load_features(X, start, n_rows, centre, pairs, phi)
-        if use_blas:
-            np.dot(coef_t, phi, lp)
-        else:
-            map_log_densities(coef, phi, n_rows, lp)
+        np.dot(coef_t, phi, lp)
         write_row_outputs(lp, n_rows, start, lse, mx, bits, out_lse, out_resp, out_labels)
