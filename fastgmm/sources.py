@@ -296,12 +296,20 @@ class _ArrowSource(ChunkSource):
                     return
                 except pa.ArrowException as exc:  # e.g. unparsable value later in a CSV
                     raise ValueError(f"could not read {self.name}: {exc}") from exc
-                out = np.empty((batch.num_rows, batch.num_columns), dtype=self.dtype)
-                for j, column in enumerate(batch.columns):
-                    # safe=False: int -> float may round, like numpy's astype; nulls -> NaN.
-                    column = pc.cast(column, self._arrow_type, safe=False)
-                    out[:, j] = column.to_numpy(zero_copy_only=False)
-                yield out
+                yield self._to_rows(batch, pc)
+
+    def _to_rows(self, batch, pc):
+        """A record batch as a C-contiguous ``(rows, columns)`` array of ``self.dtype``."""
+        # Columns go into the rows of a column-major buffer (contiguous writes), then one
+        # transposing copy makes the row-major chunk: cheaper than writing each column with a
+        # stride straight into the chunk.
+        columns = np.empty((batch.num_columns, batch.num_rows), dtype=self.dtype)
+        for j, column in enumerate(batch.columns):
+            if column.type != self._arrow_type:
+                # safe=False: int -> float may round, like numpy's astype; nulls -> NaN.
+                column = pc.cast(column, self._arrow_type, safe=False)
+            columns[j] = column.to_numpy(zero_copy_only=False)
+        return np.ascontiguousarray(columns.T)
 
 
 class _CallableSource(ChunkSource):
