@@ -165,8 +165,8 @@ class _BarsOnPasses:
 
     _pass_bars: PassBars
 
-    def iter_chunks(self, prefetch=True):
-        chunks = super().iter_chunks(prefetch=prefetch)
+    def iter_chunks(self, prefetch=True, writable=False):
+        chunks = super().iter_chunks(prefetch=prefetch, writable=writable)
         return self._pass_bars._track(chunks, self.n_samples)
 
 

@@ -13,6 +13,7 @@ h5py, zarr and pyarrow are imported lazily by the readers that need them, so tha
 import contextlib
 import copy
 import math
+import mmap
 import numbers
 import operator
 import os
@@ -26,7 +27,13 @@ import numpy as np
 
 from ._reservoir import Reservoir
 
-__all__ = ["DEFAULT_BATCH_SIZE", "ChunkSource", "is_source_like", "open_source"]
+__all__ = [
+    "DEFAULT_BATCH_SIZE",
+    "ChunkSource",
+    "is_source_like",
+    "open_source",
+    "release_pages",
+]
 
 #: Default number of rows per chunk (smaller for very wide data, see ``_default_batch_size``).
 DEFAULT_BATCH_SIZE = 65536
@@ -129,7 +136,7 @@ dtype=float64, batch_size=2)
 
     # -- public API ---------------------------------------------------------------------
 
-    def iter_chunks(self, prefetch=True):
+    def iter_chunks(self, prefetch=True, writable=False):
         """Iterate once over the data as ``(row_offset, chunk)`` pairs.
 
         Parameters
@@ -139,6 +146,10 @@ dtype=float64, batch_size=2)
             caller works on the current one.  Errors raised by the reader are re-raised
             here; closing the generator early (``break``, ``.close()``, an exception in the
             loop body) stops and joins the thread.
+        writable : bool, default=False
+            Copy chunks that are read-only views of a memory-mapped file into fresh arrays,
+            and release the file's pages from the resident set (:func:`release_pages`), in
+            the reader (so, with ``prefetch``, in the background thread).
 
         Yields
         ------
@@ -157,6 +168,8 @@ dtype=float64, batch_size=2)
             A chunk has a non-numeric or complex dtype.
         """
         chunks = self._checked_pass()
+        if writable:
+            chunks = _writable(chunks)
         if prefetch:
             return _prefetch(chunks, self.name)
         return chunks
@@ -830,6 +843,65 @@ def _arrow_output_type(types):
 # --------------------------------------------------------------------------------------
 # Helpers
 # --------------------------------------------------------------------------------------
+
+
+def release_pages(view: np.ndarray) -> bool:
+    """Drop the pages under ``view`` from this process's resident set, if it is file-mapped.
+
+    ``view`` must be a contiguous array whose base chain ends in an :class:`mmap.mmap` (a slice
+    of :func:`numpy.load` with ``mmap_mode`` or of :class:`numpy.memmap`, or a view of one).
+    ``madvise(MADV_DONTNEED)`` unmaps the pages from the process only: they stay in the page
+    cache, so reading them again is a cheap page fault, and for shared writable mappings (the
+    ``.npy`` outputs of :func:`score_into`) the written data is already in the page cache and is
+    not lost. Pages at the edges of ``view`` are released whole. Never call it on a private
+    (copy-on-write, ``mmap_mode='c'``) mapping that was written to: its changes would be lost.
+
+    Returns
+    -------
+    bool
+        True if pages were released; False for ordinary memory or where the platform has no
+        ``madvise`` (nothing to do there).
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> from fastgmm.sources import release_pages
+    >>> path = os.path.join(tempfile.mkdtemp(), "X.npy")
+    >>> np.save(path, np.ones((1000, 4)))
+    >>> chunk = np.load(path, mmap_mode="r")[:500]
+    >>> total = float(chunk.sum())  # reading maps the pages in
+    >>> _ = release_pages(chunk)  # True on Linux: the pages leave the resident set ...
+    >>> float(chunk.sum()) == total  # ... and are read again from the page cache
+    True
+    >>> release_pages(np.ones(10))  # ordinary memory: nothing to do
+    False
+    """
+    base = view
+    while base is not None and not isinstance(base, mmap.mmap):
+        base = getattr(base, "base", None)
+    if base is None or not hasattr(base, "madvise") or not hasattr(mmap, "MADV_DONTNEED"):
+        return False
+    if base.closed or view.nbytes == 0:
+        return False
+    mapping_start = np.frombuffer(base, dtype=np.uint8).ctypes.data
+    begin = view.ctypes.data - mapping_start
+    end = begin + view.nbytes
+    page = mmap.PAGESIZE
+    begin -= begin % page
+    end = min(len(base), -(-end // page) * page)
+    base.madvise(mmap.MADV_DONTNEED, begin, end - begin)
+    return True
+
+
+def _writable(chunks):
+    """Copy read-only chunks (views of a memory-mapped file) and release their mapped pages."""
+    for offset, chunk in chunks:
+        if not chunk.flags.writeable:
+            copy = np.array(chunk, order="C")
+            release_pages(chunk)
+            chunk = copy
+        yield offset, chunk
 
 
 def _prefetch(items, name):

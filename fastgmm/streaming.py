@@ -25,14 +25,13 @@ Three more pieces complete the out-of-core story:
 
 from __future__ import annotations
 
-import mmap
 import os
 from collections.abc import Iterator
 
 import numpy as np
 
 from .em import chunk_statistics, params_from_stats, score_chunk
-from .sources import ChunkSource, open_source
+from .sources import ChunkSource, open_source, release_pages
 from .stats import KernelParams, MixtureParams, SufficientStats, kernel_params
 
 __all__ = [
@@ -110,71 +109,14 @@ class SourceChunks:
     def chunks(self) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
         """Yield ``(row_offset, X_chunk, empty_weights)`` for every row once, in order.
 
-        A chunk is a writable C-contiguous array, valid until the next one is requested:
-        read-only chunks (views of a memory-mapped file) are copied into one reused buffer and
-        their pages released (:func:`release_pages`). Copying also keeps a single compiled
-        signature per dtype, because Numba types read-only arrays separately.
+        A chunk is a writable C-contiguous array: the source copies read-only chunks (views of
+        a memory-mapped file) in its reader thread and releases their pages
+        (``iter_chunks(writable=True)``), so the copy overlaps the kernel's work on the previous
+        chunk. Writable chunks also keep a single compiled signature per dtype, because Numba
+        types read-only arrays separately.
         """
-        buffer = None
-        for offset, chunk in self.source.iter_chunks(prefetch=True):
-            if not chunk.flags.writeable:
-                n_rows = chunk.shape[0]
-                if buffer is None or buffer.shape[0] < n_rows:
-                    buffer = np.empty((n_rows, self.n_features), dtype=self.dtype)
-                piece = buffer[:n_rows]
-                np.copyto(piece, chunk)
-                release_pages(chunk)
-                chunk = piece
+        for offset, chunk in self.source.iter_chunks(prefetch=True, writable=True):
             yield offset, chunk, _NO_WEIGHTS
-
-
-def release_pages(view: np.ndarray) -> bool:
-    """Drop the pages under ``view`` from this process's resident set, if it is file-mapped.
-
-    ``view`` must be a contiguous array whose base chain ends in an :class:`mmap.mmap` (a slice
-    of :func:`numpy.load` with ``mmap_mode`` or of :class:`numpy.memmap`, or a view of one).
-    ``madvise(MADV_DONTNEED)`` unmaps the pages from the process only: they stay in the page
-    cache, so reading them again is a cheap page fault, and for shared writable mappings (the
-    ``.npy`` outputs of :func:`score_into`) the written data is already in the page cache and is
-    not lost. Pages at the edges of ``view`` are released whole. Never call it on a private
-    (copy-on-write, ``mmap_mode='c'``) mapping that was written to: its changes would be lost.
-
-    Returns
-    -------
-    bool
-        True if pages were released; False for ordinary memory or where the platform has no
-        ``madvise`` (nothing to do there).
-
-    Examples
-    --------
-    >>> import os, tempfile
-    >>> import numpy as np
-    >>> from fastgmm.streaming import release_pages
-    >>> path = os.path.join(tempfile.mkdtemp(), "X.npy")
-    >>> np.save(path, np.ones((1000, 4)))
-    >>> chunk = np.load(path, mmap_mode="r")[:500]
-    >>> total = float(chunk.sum())  # reading maps the pages in
-    >>> _ = release_pages(chunk)  # True on Linux: the pages leave the resident set ...
-    >>> float(chunk.sum()) == total  # ... and are read again from the page cache
-    True
-    >>> release_pages(np.ones(10))  # ordinary memory: nothing to do
-    False
-    """
-    base = view
-    while base is not None and not isinstance(base, mmap.mmap):
-        base = getattr(base, "base", None)
-    if base is None or not hasattr(base, "madvise") or not hasattr(mmap, "MADV_DONTNEED"):
-        return False
-    if base.closed or view.nbytes == 0:
-        return False
-    mapping_start = np.frombuffer(base, dtype=np.uint8).ctypes.data
-    begin = view.ctypes.data - mapping_start
-    end = begin + view.nbytes
-    page = mmap.PAGESIZE
-    begin -= begin % page
-    end = min(len(base), -(-end // page) * page)
-    base.madvise(mmap.MADV_DONTNEED, begin, end - begin)
-    return True
 
 
 # ------------------------------------------------------------------------------------ scoring

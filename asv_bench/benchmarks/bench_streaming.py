@@ -191,13 +191,13 @@ _RSS_SCRIPT = textwrap.dedent(
     import numpy as np
     import psutil
     from sklearn.exceptions import ConvergenceWarning
-    import fastgmm.streaming
+    import fastgmm.sources
     from fastgmm import GaussianMixture, open_source
 
     path, max_iter, release = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "1"
     warnings.simplefilter("ignore", ConvergenceWarning)
     if not release:  # the comparison run: keep every touched page of the mapping resident
-        fastgmm.streaming.release_pages = lambda view: False
+        fastgmm.sources.release_pages = lambda view: False
     # Baseline: imports plus a small fit that loads every kernel the measured fit uses.
     warm = np.random.default_rng(0).normal(size=(3000, 16))
     GaussianMixture(8, max_iter=2, random_state=0).fit(warm).predict(warm)
@@ -225,7 +225,7 @@ def peak_rss_above_baseline(path, max_iter=3, release=True):
 
     Runs in a fresh interpreter. The peak is reset after the warm-up where Linux allows it
     (``/proc/self/clear_refs``), so it is the fit's own. ``release=False`` disables
-    :func:`fastgmm.streaming.release_pages` to show what the mapped pages cost without it.
+    :func:`fastgmm.sources.release_pages` to show what the mapped pages cost without it.
     """
     result = subprocess.run(
         [sys.executable, "-c", _RSS_SCRIPT, path, str(max_iter), "1" if release else "0"],
