@@ -9,6 +9,10 @@ perturbed-truth initialisation, ``tol=0``):
 ``--sizes``
     Seconds per iteration for each N (the configuration's D, K and covariance type), and the time
     per row relative to the smallest N: 1.0 everywhere means time grows linearly in N.
+``--init``
+    Seconds of the default k-means initialisation (``fit(max_iter=0)`` from k-means minus the
+    same fit from given initial parameters) against seconds per EM iteration, on the same
+    data: the initialisation's cost in EM iterations.
 ``--memory``
     Peak resident memory of ``fit`` in a fresh subprocess, against X's own size. The peak is read
     from the kernel's high-water mark (``VmHWM``), which is reset just before the fit
@@ -23,6 +27,7 @@ Examples::
     python asv_bench/scaling.py --threads --config c
     python asv_bench/scaling.py --sizes 1e5,1e6,1e7 --config b
     python asv_bench/scaling.py --memory --config b,c
+    python asv_bench/scaling.py --init --config b
 """
 
 from __future__ import annotations
@@ -72,6 +77,33 @@ def thread_scaling(name, iters, repeat, n_samples=None):
     one = seconds_per_iteration(mixture, iters, repeat, n_jobs=1)
     two = seconds_per_iteration(mixture, iters, repeat, n_jobs=2)
     return {"config": name, "1 thread": one, "2 threads": two, "speed-up": one / two}
+
+
+def init_cost(name, iters, repeat, n_samples=None):
+    from benchmarks import fixed_work_params
+
+    from fastgmm import GaussianMixture
+
+    mixture = _mixture(name, n_samples)
+    given = fixed_work_params(mixture, max_iter=0)  # the shared initial parameters
+    kmeans = {key: value for key, value in given.items() if not key.endswith("_init")}
+
+    def fit_seconds(params):
+        start = time.perf_counter()
+        GaussianMixture(**params, random_state=0).fit(mixture.X)
+        return time.perf_counter() - start
+
+    fit_seconds(kmeans)  # warm-up
+    # Both fits validate X and stop before the first EM iteration; only the first runs the
+    # default k-means initialisation, so the difference is the initialisation alone.
+    seconds = statistics.median(fit_seconds(kmeans) - fit_seconds(given) for _ in range(repeat))
+    iteration = seconds_per_iteration(mixture, iters, repeat)
+    return {
+        "config": name,
+        "init s": seconds,
+        "s/iter": iteration,
+        "init in EM iterations": seconds / iteration,
+    }
 
 
 def size_scaling(name, sizes, iters, repeat):
@@ -152,8 +184,9 @@ def main(argv=None):
     parser.add_argument("--threads", action="store_true", help="1 against 2 threads")
     parser.add_argument("--sizes", help="comma-separated N values, e.g. 1e5,1e6,1e7")
     parser.add_argument("--memory", action="store_true", help="peak RSS of fit (subprocess)")
+    parser.add_argument("--init", action="store_true", help="k-means initialisation cost")
     parser.add_argument(
-        "--n-samples", type=float, help="override N for --threads and --memory (quick checks)"
+        "--n-samples", type=float, help="override N for --threads, --memory, --init (quick checks)"
     )
     parser.add_argument("--iters", type=int, default=3)
     parser.add_argument("--repeat", type=int, default=3)
@@ -168,8 +201,8 @@ def main(argv=None):
     for name in names:
         if name not in CONFIGS:
             parser.error(f"unknown configuration {name!r}; choose from {','.join(CONFIGS)}")
-    if not (args.threads or args.sizes or args.memory):
-        parser.error("choose at least one of --threads, --sizes, --memory")
+    if not (args.threads or args.sizes or args.memory or args.init):
+        parser.error("choose at least one of --threads, --sizes, --memory, --init")
     for name in names:
         if args.threads:
             _print([thread_scaling(name, args.iters, args.repeat, args.n_samples)])
@@ -178,6 +211,8 @@ def main(argv=None):
             _print(size_scaling(name, sizes, args.iters, args.repeat))
         if args.memory:
             _print([memory(name, args.n_samples)])
+        if args.init:
+            _print([init_cost(name, args.iters, args.repeat, args.n_samples)])
 
 
 if __name__ == "__main__":

@@ -54,6 +54,7 @@ def test_scaling_reports_threads_sizes_and_memory(tmp_path):
         "--sizes",
         "2000,4000",
         "--memory",
+        "--init",
         "--n-samples",
         "3000",
         "--iters",
@@ -63,8 +64,9 @@ def test_scaling_reports_threads_sizes_and_memory(tmp_path):
         cwd=tmp_path,
     )
     lines = stdout.strip().splitlines()
-    assert len(lines) == 4, stdout
+    assert len(lines) == 5, stdout
     assert "speed-up=" in lines[0]
     assert "N=2000" in lines[1] and "N=4000" in lines[2]
     assert "relative to smallest N=1" in lines[1]
     assert "peak during fit MB=" in lines[3] and "X MB=0.04578" in lines[3]
+    assert "init in EM iterations=" in lines[4]
