@@ -15,6 +15,9 @@ This module needs NumPy only: the light source layer imports it.
 
 from __future__ import annotations
 
+import copy
+import math
+
 import numpy as np
 
 # Keys drawn per call: bounds the key buffer for a large in-memory chunk without changing the
@@ -32,6 +35,8 @@ class Reservoir:
     n_features : int
     dtype : numpy dtype
         dtype of the kept rows.
+    threshold : float, default=inf
+        Keys at or above it are skipped from the start (see :func:`sample`).
 
     Examples
     --------
@@ -46,13 +51,15 @@ class Reservoir:
     ((3, 2), True, True)
     """
 
-    def __init__(self, size: int, *, n_features: int, dtype):
+    def __init__(self, size: int, *, n_features: int, dtype, threshold=np.inf):
         self.size = int(size)
         self.keys = np.empty(0)
         self.indices = np.empty(0, dtype=np.int64)
         self.rows = np.empty((0, n_features), dtype=dtype)
         self.weights = None
-        self.threshold = np.inf  # the size-th smallest key so far: only smaller keys can enter
+        # Only keys below the threshold can enter: the size-th smallest key so far, or a
+        # starting guess (see :func:`sample`).
+        self.threshold = threshold
 
     def offer(self, offset: int, X, random_state, weights=None) -> None:
         """Draw the keys of the chunk ``X`` (rows ``offset...``) and keep the rows that qualify.
@@ -115,6 +122,8 @@ class Reservoir:
 
     def result(self):
         """The sample: ``(rows, weights or None, indices)``, rows in increasing row order."""
+        if self.keys.size > self.size:
+            self._lower_threshold(np.empty(0))
         if self.keys.size > self.size:  # only ties on the threshold key can leave extra rows
             keep = np.sort(np.argsort(self.keys, kind="stable")[: self.size])
             self.keys, self.indices, self.rows = (
@@ -125,3 +134,78 @@ class Reservoir:
             if self.weights is not None:
                 self.weights = self.weights[keep]
         return np.ascontiguousarray(self.rows), self.weights, self.indices
+
+
+def starting_threshold(size: int, n_rows: int | None, margin: float = 8.0) -> float:
+    """A key threshold that ``size`` of ``n_rows`` uniform keys fall below all but surely.
+
+    The number of keys below ``t`` is Binomial(n_rows, t); ``t`` is set ``margin`` standard
+    deviations (plus a constant for small samples) above ``size``, so with the default the
+    threshold is too low with probability below 1e-15. Scanning with it from the start skips
+    almost every row that cannot end in the sample, instead of first collecting twice the sample
+    and narrowing down. Infinity when ``n_rows`` is unknown or the sample is a large part of it.
+    """
+    if n_rows is None or n_rows <= 2 * size:
+        return np.inf
+    wanted = size + margin * math.sqrt(size) + 64
+    return wanted / n_rows if wanted < n_rows / 2 else np.inf
+
+
+def sample(passes, size: int, random_state, *, n_features: int, dtype, n_rows=None, margin=8.0):
+    """The rows with the ``size`` smallest keys, in one pass (two if a guess was too low).
+
+    Parameters
+    ----------
+    passes : callable
+        ``passes()`` returns an iterator of ``(row_offset, X, weights)`` over all rows, in
+        order (``weights`` may be empty); it is called a second time only in the fallback.
+    size : int
+    random_state : numpy.random.RandomState or numpy.random.Generator
+        Advanced by one key per row, exactly as without the starting threshold.
+    n_features : int
+    dtype : numpy dtype
+    n_rows : int, optional
+        The number of rows, when known: enables the starting threshold.
+    margin : float
+        Standard deviations of slack in the starting threshold (tests lower it to force the
+        fallback).
+
+    Returns
+    -------
+    rows, weights or None, indices
+        As :meth:`Reservoir.result`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastgmm._reservoir import sample
+    >>> X = np.arange(2000.0).reshape(1000, 2)
+    >>> rows, _, indices = sample(lambda: iter([(0, X, np.empty(0))]), 5, np.random.RandomState(0),
+    ...                           n_features=2, dtype=X.dtype, n_rows=1000)
+    >>> rows.shape, bool(np.array_equal(rows, X[indices]))
+    ((5, 2), True)
+    """
+    threshold = starting_threshold(size, n_rows, margin)
+    saved = copy.deepcopy(random_state) if np.isfinite(threshold) else None
+    reservoir = _scan(passes, size, random_state, n_features, dtype, threshold)
+    if saved is not None and reservoir.keys.size < min(size, n_rows):
+        # The guess was too low (fewer than size keys fell below it): scan again from the same
+        # random stream without it. The result is the same sample as a single unguided scan.
+        _restore(random_state, saved)
+        reservoir = _scan(passes, size, random_state, n_features, dtype, np.inf)
+    return reservoir.result()
+
+
+def _restore(random_state, saved):
+    """Put ``random_state`` back into the state of its copy ``saved``."""
+    if isinstance(random_state, np.random.Generator):
+        random_state.bit_generator.state = saved.bit_generator.state
+    else:
+        random_state.set_state(saved.get_state())
+
+
+def _scan(passes, size, random_state, n_features, dtype, threshold):
+    reservoir = Reservoir(size, n_features=n_features, dtype=dtype, threshold=threshold)
+    for offset, X, weights in passes():
+        reservoir.offer(offset, X, random_state, weights)
+    return reservoir

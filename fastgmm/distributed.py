@@ -324,6 +324,7 @@ class _RowNumbers:
     def __init__(self, n_samples):
         self.n_samples = n_samples
         self.n_features = 1
+        self.dtype = np.dtype(np.int64)
 
     def chunks(self):
         empty = np.empty(0)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._kernels.kmeans import candidate_potentials, lloyd_step, update_closest
-from ._reservoir import DRAW_ROWS, Reservoir
+from ._reservoir import DRAW_ROWS, sample
 from .em import (
     GIVEN,
     HARD,
@@ -180,14 +180,15 @@ def sample_rows(data, size: int, random_state):
     >>> sample.shape, weights, bool(np.array_equal(sample, X[rows]))
     ((5, 2), None, True)
     """
-    reservoir = None
-    for start, X, w in data.chunks():
-        if reservoir is None:
-            reservoir = Reservoir(size, n_features=X.shape[1], dtype=X.dtype)
-        reservoir.offer(start, X, random_state, w)
-    if reservoir is None:
-        raise ValueError("Cannot sample rows: the data has no rows.")
-    return reservoir.result()
+    n_rows = getattr(data, "n_samples", None)
+    return sample(
+        data.chunks,
+        size,
+        random_state,
+        n_features=data.n_features,
+        dtype=data.dtype,
+        n_rows=n_rows,
+    )
 
 
 def _identity_factors(covariance_type, n_components, n_features):

@@ -25,7 +25,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from ._reservoir import Reservoir
+from ._reservoir import sample
 
 __all__ = [
     "DEFAULT_BATCH_SIZE",
@@ -203,10 +203,15 @@ dtype=float64, batch_size=2)
         if n < 1:
             raise ValueError(f"reservoir_sample needs n >= 1, got {n}")
         rng = _check_random_state(random_state)
-        reservoir = Reservoir(n, n_features=self.n_features, dtype=self.dtype)
-        for offset, chunk in self.iter_chunks():
-            reservoir.offer(offset, chunk, rng)
-        rows, _, indices = reservoir.result()
+        no_weights = np.empty(0)
+        rows, _, indices = sample(
+            lambda: ((offset, chunk, no_weights) for offset, chunk in self.iter_chunks()),
+            n,
+            rng,
+            n_features=self.n_features,
+            dtype=self.dtype,
+            n_rows=self.n_samples,
+        )
         return rows, indices
 
     def to_array(self):

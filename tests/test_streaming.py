@@ -168,6 +168,42 @@ def test_sample_carries_the_weights_of_its_rows(X):
     np.testing.assert_array_equal(rows, X[indices])
 
 
+class _Chunks:
+    """A chunk provider over ``X`` in ``batch``-row chunks that may hide its row count."""
+
+    def __init__(self, X, batch, count_known):
+        self.X, self.batch = X, batch
+        self.n_features, self.dtype = X.shape[1], X.dtype
+        self.n_samples = len(X) if count_known else None
+
+    def chunks(self):
+        empty = np.empty(0)
+        for start in range(0, len(self.X), self.batch):
+            yield start, self.X[start : start + self.batch], empty
+
+
+@pytest.mark.parametrize("make_rng", [np.random.RandomState, np.random.default_rng])
+def test_sample_with_a_starting_threshold_is_the_unguided_sample(make_rng):
+    """Knowing the row count lets the scan skip rows early; the sample must not change."""
+    from fastgmm._reservoir import sample
+
+    X = np.random.default_rng(0).normal(size=(20_000, 3))
+    unguided_rng, guided_rng, fallback_rng = make_rng(5), make_rng(5), make_rng(5)
+    unguided = sample_rows(_Chunks(X, 3001, False), 700, unguided_rng)
+    guided = sample_rows(_Chunks(X, 3001, True), 700, guided_rng)
+    # A starting threshold far too low (negative margin): the scan runs again without it.
+    data = _Chunks(X, 3001, True)
+    fallback = sample(
+        data.chunks, 700, fallback_rng, n_features=3, dtype=X.dtype, n_rows=20_000, margin=-50
+    )
+    for result in (guided, fallback):
+        np.testing.assert_array_equal(result[2], unguided[2])
+        np.testing.assert_array_equal(result[0], X[unguided[2]])
+    # Every variant consumed exactly one key per row from the random stream.
+    follow = unguided_rng.random()
+    assert guided_rng.random() == follow and fallback_rng.random() == follow
+
+
 def test_init_sample_is_used_and_validated(X):
     small = _fit(X, random_state=3, init_sample=K, max_iter=0)
     large = _fit(X, random_state=3, max_iter=0)
