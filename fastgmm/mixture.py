@@ -17,7 +17,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 from . import distributed as _distributed
 from . import stats as _stats
 from . import streaming as _streaming
-from ._jit import resolve_n_threads
+from ._jit import holds_single_threaded_blas, resolve_n_threads
 from .degenerate import ON_DEGENERATE, DegenerateHandler, initialise
 from .em import ArrayChunks, collect_statistics, run_em, score_chunk
 from .init import DEFAULT_INIT_SAMPLE, INIT_METHODS, initial_params
@@ -277,6 +277,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         return self._score(data, want_labels=True)[2]
 
     @_fit_context(prefer_skip_nested_validation=True)
+    @holds_single_threaded_blas
     def partial_fit(self, X, y=None, sample_weight=None):
         """Update the model with one chunk of rows by online (stepwise) EM.
 
@@ -361,6 +362,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         return self
 
     @_fit_context(prefer_skip_nested_validation=True)
+    @holds_single_threaded_blas
     def _fit(self, X, sample_weight):
         if _distributed.is_dask_array(X):  # the same EM on the blocks of a Dask array
             return _distributed.fit(self, X, sample_weight)

@@ -47,7 +47,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._jit import resolve_n_threads
+from ._jit import holds_single_threaded_blas, resolve_n_threads
 from .em import HARD, SOFT, ArrayChunks, chunk_statistics, params_from_stats, score_chunk
 from .init import (
     DEFAULT_INIT_SAMPLE,
@@ -576,6 +576,7 @@ def _record(cand, n_features, n_samples) -> dict:
     return record
 
 
+@holds_single_threaded_blas
 def _select(data, *, grid, types, criterion, random_state, settings_dict, feature_names=None):
     """Fit the grid on a chunk provider and return a :class:`SelectionResult`."""
     n_threads = resolve_n_threads(settings_dict["n_jobs"])
