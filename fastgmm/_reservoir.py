@@ -10,7 +10,9 @@ this one implementation, so a file and an array holding the same rows give the s
 Only keys and row numbers move while a chunk is scanned; a chunk's surviving rows are copied once,
 when the chunk is done. The scan keeps a threshold (the ``size``-th smallest key so far) and
 skips every row above it, so the work after the first ``size`` rows shrinks as the pass goes on.
-This module needs NumPy only: the light source layer imports it.
+When the number of rows is known, :func:`sample` starts from a threshold that the sample fills
+all but surely, and skips almost every row from the first. This module needs NumPy only: the
+light source layer imports it.
 """
 
 from __future__ import annotations

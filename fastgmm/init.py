@@ -31,9 +31,6 @@ from .stats import _OVERFLOW, KernelParams, MixtureParams, precision_cholesky
 
 INIT_METHODS = ("kmeans", "k-means++", "random", "random_from_data")
 DEFAULT_INIT_SAMPLE = 100_000
-# Rows per draw of random responsibilities: bounds that temporary for a large in-memory chunk.
-# NumPy's draws are split-invariant: the numbers drawn do not depend on it.
-_DRAW_ROWS = DRAW_ROWS
 
 
 def kmeans_plusplus(X, n_clusters, random_state, sample_weight=None, n_threads=None):
@@ -307,8 +304,8 @@ def _random_resp_statistics(data, n_components, covariance_type, random_state, n
     factors = _identity_factors(covariance_type, n_components, data.n_features)
     total = shift = kparams = None
     for _, X, w in data.chunks():
-        for lo in range(0, X.shape[0], _DRAW_ROWS):
-            rows = X[lo : lo + _DRAW_ROWS]
+        for lo in range(0, X.shape[0], DRAW_ROWS):
+            rows = X[lo : lo + DRAW_ROWS]
             resp = random_state.uniform(size=(rows.shape[0], n_components))
             resp /= resp.sum(axis=1)[:, None]
             if shift is None:
@@ -320,7 +317,7 @@ def _random_resp_statistics(data, n_components, covariance_type, random_state, n
                     centre = np.asarray(rows[0], dtype=np.float64)
                 shift = np.ascontiguousarray(np.broadcast_to(centre, (n_components, len(centre))))
                 kparams = KernelParams(shift, factors, np.zeros(n_components))
-            weights = w[lo : lo + _DRAW_ROWS] if w.size else w
+            weights = w[lo : lo + DRAW_ROWS] if w.size else w
             stats = chunk_statistics(
                 rows, weights, kparams, shift, mode=GIVEN, resp=resp, n_threads=n_threads
             )

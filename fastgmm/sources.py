@@ -857,9 +857,10 @@ def release_pages(view: np.ndarray) -> bool:
     of :func:`numpy.load` with ``mmap_mode`` or of :class:`numpy.memmap`, or a view of one).
     ``madvise(MADV_DONTNEED)`` unmaps the pages from the process only: they stay in the page
     cache, so reading them again is a cheap page fault, and for shared writable mappings (the
-    ``.npy`` outputs of :func:`score_into`) the written data is already in the page cache and is
-    not lost. Pages at the edges of ``view`` are released whole. Never call it on a private
-    (copy-on-write, ``mmap_mode='c'``) mapping that was written to: its changes would be lost.
+    ``.npy`` outputs of :func:`fastgmm.streaming.score_into`) the written data is already in
+    the page cache and is not lost. Pages at the edges of ``view`` are released whole. Never call
+    it on a private (copy-on-write, ``mmap_mode='c'``) mapping that was written to: its changes
+    would be lost.
 
     Returns
     -------
@@ -903,9 +904,9 @@ def _writable(chunks):
     """Copy read-only chunks (views of a memory-mapped file) and release their mapped pages."""
     for offset, chunk in chunks:
         if not chunk.flags.writeable:
-            copy = np.array(chunk, order="C")
+            owned = np.array(chunk, order="C")
             release_pages(chunk)
-            chunk = copy
+            chunk = owned
         yield offset, chunk
 
 
