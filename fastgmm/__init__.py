@@ -12,9 +12,11 @@ from importlib import import_module
 
 # OpenMP threads that wait for work by spinning take whole time slices from the threads doing the
 # work whenever the machine has more runnable threads than cores (a shared node, Dask workers,
-# several jobs per node): fits were measured 30x slower there. Sleeping waiters cost a few
-# microseconds per kernel call instead. Set before Numba loads its OpenMP runtime; a value the
-# user set wins, and it has no effect if OpenMP was already loaded by another library.
+# several jobs per node): fits were measured 30x slower there (70x for two small fits with a
+# spin count of 30000). Sleeping waiters cost tens of microseconds per kernel call instead, as
+# each kernel call is one parallel region (see fastgmm._jit). Set before Numba loads its OpenMP
+# runtime; a value the user set wins, and it has no effect if OpenMP was already loaded by another
+# library.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 __version__ = "0.1.0"

@@ -223,7 +223,7 @@ def _validate_array(estimator, X):
 def _chunk_provider(X, estimator):
     """``(data, feature_names)`` for an array (validated against ``estimator``) or a source."""
     if is_source_like(X):
-        # Read-only chunks (memory maps) are copied into one reused buffer and their pages
+        # Read-only chunks (memory maps) are copied in the reader thread and their pages
         # released, so a pass over a large .npy file keeps a bounded resident set.
         return SourceChunks(open_source(X)), None
     X = _validate_array(estimator, X)
