@@ -14,14 +14,14 @@ SETTINGS = settings(max_examples=30, deadline=None, suppress_health_check=[Healt
 
 
 @st.composite
-def problems(draw):
+def problems(draw, dtypes=(np.float32, np.float64)):
     n_components = draw(st.integers(1, 3))
     n_features = draw(st.integers(1, 4))
     n_samples = draw(st.integers(12 * n_components * n_features, 300))
     seed = draw(st.integers(0, 2**31 - 1))
     scale = draw(st.sampled_from([1e-3, 1.0, 1e3]))
     offset = draw(st.sampled_from([0.0, 10.0, -1e4]))
-    dtype = draw(st.sampled_from([np.float32, np.float64]))
+    dtype = draw(st.sampled_from(dtypes))
     covariance_type = draw(st.sampled_from(COVARIANCE_TYPES))
     rng = np.random.default_rng(seed)
     centres = rng.normal(scale=3.0, size=(n_components, n_features))
@@ -64,11 +64,12 @@ def test_fitted_model_invariants(problem):
 
 
 @SETTINGS
-@given(problems())
+@given(problems(dtypes=(np.float64,)))
 def test_lower_bound_never_decreases(problem):
     X, n_components, covariance_type, seed = problem
-    X = X.astype(np.float64)
-    # reg_covar=0 makes the M-step the exact maximiser, so EM's monotonicity holds exactly.
+    # reg_covar=0 makes the M-step the exact maximiser, so EM's monotonicity holds exactly. The
+    # data are float64: rounded to float32, rows at an offset of 1e4 with a spread of 1e-3 take
+    # a handful of distinct values, and a component on one of them has no covariance at all.
     gm = _fit(X, n_components, covariance_type, seed, max_iter=15, tol=0, reg_covar=0.0)
     lbs = np.asarray(gm.lower_bounds_)
     slack = 1e-9 * np.maximum(np.abs(lbs[1:]), 1.0)
