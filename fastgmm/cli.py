@@ -16,6 +16,8 @@ import sys
 import time
 import traceback
 
+from . import _interrupts
+
 __all__ = ["main"]
 
 EXIT_OK = 0
@@ -671,13 +673,22 @@ def main(argv=None):
     stdout, stderr = sys.stdout, sys.stderr
     job = Job(args, stdout, stderr)
     previous_term = signal.getsignal(signal.SIGTERM)
+    previous_int = signal.getsignal(signal.SIGINT)
 
+    # Each handler also records its signal: an exception raised while a ctypes callback runs
+    # (Numba loading a kernel) is dropped, and the record still stops the output's commit.
     def on_term(signum, frame):
+        _interrupts.record(signum)
         raise _Terminated(signum)
+
+    def on_int(signum, frame):
+        _interrupts.record(signum)
+        raise KeyboardInterrupt
 
     in_main_thread = _in_main_thread()
     if in_main_thread:
         signal.signal(signal.SIGTERM, on_term)
+        signal.signal(signal.SIGINT, on_int)
     try:
         _setup_threads(job, args)
         from . import _cli_commands
@@ -702,7 +713,7 @@ def main(argv=None):
         print(f"fastgmm {args.command}: interrupted; no output written", file=stderr)
         job.emit_json("interrupted", EXIT_SIGINT, "interrupted (SIGINT)")
         return EXIT_SIGINT
-    except _Terminated as exc:
+    except (_Terminated, _interrupts.Interrupted) as exc:
         print(f"fastgmm {args.command}: terminated; no output written", file=stderr)
         job.emit_json("terminated", 128 + exc.signum, "terminated (SIGTERM)")
         return 128 + exc.signum
@@ -718,8 +729,10 @@ def main(argv=None):
         job.emit_json("error", EXIT_ERROR, message)
         return EXIT_ERROR
     finally:
+        _interrupts.clear()
         if in_main_thread:
             signal.signal(signal.SIGTERM, previous_term)
+            signal.signal(signal.SIGINT, previous_int)
 
 
 def _in_main_thread():

@@ -61,7 +61,7 @@ from importlib import import_module
 
 import numpy as np
 
-from . import __version__
+from . import __version__, _interrupts
 
 __all__ = ["FORMAT_VERSION", "ModelFileError", "load", "read_header", "save"]
 
@@ -304,6 +304,8 @@ def atomic_path(path):
         delay = os.environ.get(_SLOW_WRITE_ENV)
         if delay:
             time.sleep(float(delay))
+        # A signal whose exception was lost inside a callback must still stop the commit.
+        _interrupts.check()
         fd = os.open(tmp, os.O_RDONLY)
         try:
             os.fsync(fd)

@@ -472,3 +472,28 @@ def test_round_trip_outlier_detector(tmp_path, two_blobs, monkeypatch, n_compone
 
     _rewrite(path, mutate)
     _refused(path, "offset_ must be a finite float")
+
+
+@pytest.mark.parametrize("signum", ["SIGINT", "SIGTERM"])
+def test_a_signal_whose_exception_was_lost_still_stops_the_commit(tmp_path, signum):
+    """A handler's exception dropped inside a ctypes callback must not let the file through."""
+    import signal
+
+    from fastgmm import _interrupts
+
+    target = tmp_path / "out.npy"
+    target.write_bytes(b"previous")
+    expected = KeyboardInterrupt if signum == "SIGINT" else _interrupts.Interrupted
+    try:
+        with pytest.raises(expected):
+            with atomic_path(target) as tmp, open(tmp, "wb") as f:
+                np.save(f, np.arange(3.0))
+                # What the command line's handler leaves behind when its exception is lost.
+                _interrupts.record(getattr(signal, signum))
+    finally:
+        _interrupts.clear()
+    assert target.read_bytes() == b"previous"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.npy"]
+    with atomic_path(target) as tmp, open(tmp, "wb") as f:  # cleared: the next write commits
+        np.save(f, np.arange(3.0))
+    np.testing.assert_array_equal(np.load(target), np.arange(3.0))
