@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import _interrupts
 from ._kernels.blocks import BLOCK, GEMM_MIN_FEATURES
 from ._kernels.estep import (
     GIVEN,
@@ -405,6 +406,9 @@ def run_em(
     converged = False
     n_iter = 0
     for n_iter in range(1, max_iter + 1):
+        # A command-line signal whose exception was dropped stops the fit here, at the latest
+        # (a no-op outside the command line, see fastgmm._interrupts).
+        _interrupts.check()
         previous = lower_bound
         shift = np.ascontiguousarray(params.means, dtype=np.float64)
         kparams = kernel_params(params)

@@ -30,6 +30,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from . import _interrupts
 from .em import chunk_statistics, params_from_stats, score_chunk
 from .sources import ChunkSource, open_source, release_pages
 from .stats import KernelParams, MixtureParams, SufficientStats, kernel_params
@@ -116,6 +117,7 @@ class SourceChunks:
         types read-only arrays separately.
         """
         for offset, chunk in self.source.iter_chunks(prefetch=True, writable=True):
+            _interrupts.check()  # a dropped command-line signal stops a long pass here
             yield offset, chunk, _NO_WEIGHTS
 
 

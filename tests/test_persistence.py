@@ -497,3 +497,20 @@ def test_a_signal_whose_exception_was_lost_still_stops_the_commit(tmp_path, sign
     with atomic_path(target) as tmp, open(tmp, "wb") as f:  # cleared: the next write commits
         np.save(f, np.arange(3.0))
     np.testing.assert_array_equal(np.load(target), np.arange(3.0))
+
+
+def test_a_recorded_signal_stops_em_at_the_next_iteration():
+    """A dropped command-line signal does not let a long fit run to its end."""
+    import signal
+
+    from fastgmm import _interrupts
+
+    X, _ = make_mixture_data(n_samples=300)
+    gm = GaussianMixture(2, max_iter=5, random_state=0)
+    _interrupts.record(signal.SIGTERM)
+    try:
+        with pytest.raises(_interrupts.Interrupted):
+            gm.fit(X)
+    finally:
+        _interrupts.clear()
+    assert gm.fit(X).n_iter_ >= 1  # cleared: fits run again
