@@ -114,27 +114,20 @@ class Reservoir:
         self.threshold = float(np.partition(everything, self.size - 1)[self.size - 1])
         keep = self.keys <= self.threshold
         if not keep.all():
-            self.keys, self.indices, self.rows = (
-                self.keys[keep],
-                self.indices[keep],
-                self.rows[keep],
-            )
-            if self.weights is not None:
-                self.weights = self.weights[keep]
+            self._keep(keep)
+
+    def _keep(self, keep) -> None:
+        """Keep only the entries selected by ``keep`` (a mask or sorted positions)."""
+        self.keys, self.indices, self.rows = self.keys[keep], self.indices[keep], self.rows[keep]
+        if self.weights is not None:
+            self.weights = self.weights[keep]
 
     def result(self):
         """The sample: ``(rows, weights or None, indices)``, rows in increasing row order."""
         if self.keys.size > self.size:
             self._lower_threshold(np.empty(0))
         if self.keys.size > self.size:  # only ties on the threshold key can leave extra rows
-            keep = np.sort(np.argsort(self.keys, kind="stable")[: self.size])
-            self.keys, self.indices, self.rows = (
-                self.keys[keep],
-                self.indices[keep],
-                self.rows[keep],
-            )
-            if self.weights is not None:
-                self.weights = self.weights[keep]
+            self._keep(np.sort(np.argsort(self.keys, kind="stable")[: self.size]))
         return np.ascontiguousarray(self.rows), self.weights, self.indices
 
 
