@@ -12,7 +12,7 @@ from sklearn.base import BaseEstimator, DensityMixin, _fit_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 
 from . import distributed as _distributed
 from . import stats as _stats
@@ -24,10 +24,10 @@ from .init import DEFAULT_INIT_SAMPLE, INIT_METHODS, initial_params
 from .sources import is_source_like
 from .stats import MixtureParams, kernel_params
 from .validation import (
-    check_finite_rows,
     check_means_init,
     check_precisions_init,
     check_weights_init,
+    validate_rows,
 )
 
 
@@ -325,7 +325,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         """
         online = getattr(self, "_online", None)
         first_call = online is None and not hasattr(self, "means_")
-        X = self._validate_array(X, reset=first_call)
+        X = validate_rows(self, X, reset=first_call)
         if sample_weight is not None:
             sample_weight = _check_sample_weight(
                 sample_weight, X, dtype=np.float64, ensure_non_negative=True
@@ -368,7 +368,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             return _distributed.fit(self, X, sample_weight)
         if is_source_like(X):  # the same EM, one pass over the source per iteration
             return self._fit_source(X, sample_weight)
-        X = self._validate_array(X, reset=True, ensure_min_samples=2)
+        X = validate_rows(self, X, reset=True, ensure_min_samples=2)
         if X.shape[0] < self.n_components:
             raise ValueError(
                 "Expected n_samples >= n_components "
@@ -580,25 +580,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                 )
             return data
         check_is_fitted(self)
-        return ArrayChunks(self._validate_array(X, reset=False))
-
-    def _validate_array(self, X, *, reset, ensure_min_samples=1):
-        """scikit-learn's checks (shape, dtype, feature count and names), then finiteness.
-
-        Finiteness is checked by ``check_finite_rows`` rather than by scikit-learn so that the
-        message can say how many rows are bad and where the first one is.
-        """
-        X = validate_data(
-            self,
-            X,
-            reset=reset,
-            dtype=[np.float64, np.float32],
-            ensure_min_samples=ensure_min_samples,
-            ensure_all_finite=False,
-            order="C",
-        )
-        check_finite_rows(X)
-        return X
+        return ArrayChunks(validate_rows(self, X, reset=False))
 
     def _score(self, data: ArrayChunks, *, want_resp=False, want_labels=False):
         """Per-row log-likelihood, responsibilities and labels from the fitted parameters."""

@@ -31,7 +31,7 @@ from numbers import Integral, Real
 import numpy as np
 from sklearn.base import BaseEstimator, OutlierMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
 from ._jit import resolve_n_threads
 from .em import score_chunk
@@ -41,7 +41,7 @@ from .selection import _check_grid_fits, _chunk_provider, _select
 from .sources import is_source_like
 from .stats import COVARIANCE_TYPES, kernel_params
 from .streaming import SourceChunks
-from .validation import check_finite_rows
+from .validation import validate_rows
 
 __all__ = [
     "AUTO_N_SAMPLES",
@@ -403,16 +403,7 @@ class GaussianMixtureOutlierDetector(OutlierMixin, BaseEstimator):
     # ------------------------------------------------------------------------- inference
     def _validated(self, X):
         check_is_fitted(self)
-        X = validate_data(
-            self,
-            X,
-            reset=False,
-            dtype=[np.float64, np.float32],
-            ensure_all_finite=False,
-            order="C",
-        )
-        check_finite_rows(X)
-        return X
+        return validate_rows(self, X, reset=False)
 
     def score_samples(self, X):
         """Log-density of each row under the mixture (higher is more normal).

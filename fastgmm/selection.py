@@ -45,7 +45,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, DensityMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
 from ._jit import holds_single_threaded_blas, resolve_n_threads
 from .em import HARD, SOFT, ArrayChunks, chunk_statistics, params_from_stats, score_chunk
@@ -62,7 +62,7 @@ from .sources import is_source_like, open_source
 from .stats import COVARIANCE_TYPES, KernelParams, kernel_params
 from .stats import n_parameters as _n_parameters
 from .streaming import SourceChunks
-from .validation import check_finite_rows
+from .validation import validate_rows
 
 __all__ = ["CRITERIA", "GaussianMixtureIC", "SelectionResult", "select_model"]
 
@@ -206,27 +206,13 @@ def _check_grid_fits(grid, n_samples) -> None:
 
 
 # ------------------------------------------------------------------------------- data access
-def _validate_array(estimator, X):
-    """Validate in-memory ``X`` as GaussianMixture.fit does; sets ``n_features_in_`` etc."""
-    X = validate_data(
-        estimator,
-        X,
-        dtype=[np.float64, np.float32],
-        ensure_min_samples=2,
-        ensure_all_finite=False,
-        order="C",
-    )
-    check_finite_rows(X)
-    return X
-
-
 def _chunk_provider(X, estimator):
     """``(data, feature_names)`` for an array (validated against ``estimator``) or a source."""
     if is_source_like(X):
         # Read-only chunks (memory maps) are copied in the reader thread and their pages
         # released, so a pass over a large .npy file keeps a bounded resident set.
         return SourceChunks(open_source(X)), None
-    X = _validate_array(estimator, X)
+    X = validate_rows(estimator, X, reset=True, ensure_min_samples=2)
     return ArrayChunks(X), getattr(estimator, "feature_names_in_", None)
 
 

@@ -57,6 +57,48 @@ def check_finite_rows(X: np.ndarray, name: str = "X", *, row_offset: int = 0) ->
         )
 
 
+def validate_rows(estimator, X, *, reset: bool, ensure_min_samples: int = 1) -> np.ndarray:
+    """Validate in-memory ``X`` for ``estimator``: scikit-learn's checks, then finiteness.
+
+    scikit-learn's ``validate_data`` checks the shape, dtype (float64 and float32 are kept,
+    anything else numeric becomes float64), sparse input and the feature count and names, and
+    with ``reset=True`` records ``n_features_in_`` (and ``feature_names_in_``). Finiteness is
+    left to :func:`check_finite_rows`, whose message says how many rows are bad and where the
+    first one is. Every estimator of the package validates its arrays here.
+
+    Returns
+    -------
+    X : ndarray of shape (n_samples, n_features), C-contiguous float64 or float32
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastgmm import GaussianMixture
+    >>> from fastgmm.validation import validate_rows
+    >>> X = validate_rows(GaussianMixture(), [[1, 2], [3, 4]], reset=True)
+    >>> X.dtype, X.flags.c_contiguous
+    (dtype('float64'), True)
+    >>> try:
+    ...     validate_rows(GaussianMixture(), [[1.0, np.nan]], reset=True)
+    ... except ValueError as exc:
+    ...     print(str(exc).split(";")[0])
+    Input X contains NaN or infinity: 1 row(s) have non-finite values
+    """
+    from sklearn.utils.validation import validate_data
+
+    X = validate_data(
+        estimator,
+        X,
+        reset=reset,
+        dtype=[np.float64, np.float32],
+        ensure_min_samples=ensure_min_samples,
+        ensure_all_finite=False,
+        order="C",
+    )
+    check_finite_rows(X)
+    return X
+
+
 def check_shape(param: np.ndarray, shape: tuple, name: str) -> None:
     """Raise ``ValueError`` (scikit-learn's wording) unless ``param`` has ``shape``.
 
