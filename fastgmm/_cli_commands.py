@@ -642,12 +642,18 @@ def _stream_rows(job, model, outputs, label, source=None):
     return n_samples
 
 
+def _model_to_apply(job, **outputs):
+    """Check the output paths, then load MODEL to run on the job's threads (predict, score)."""
+    _check_outputs(job, **outputs)
+    _import_estimators(job)
+    model = _load_model(job, job.args.model)
+    _set_runtime_params(model, n_jobs=job.n_threads)
+    return model
+
+
 def cmd_predict(job):
     args = job.args
-    _check_outputs(job, out=args.out, proba=args.proba)
-    _import_estimators(job)
-    model = _load_model(job, args.model)
-    _set_runtime_params(model, n_jobs=job.n_threads)
+    model = _model_to_apply(job, out=args.out, proba=args.proba)
     outputs = {"labels": (args.out, model.predict, np.int64, None)}
     if args.proba:
         if not hasattr(model, "predict_proba"):
@@ -661,10 +667,7 @@ def cmd_predict(job):
 
 def cmd_score(job):
     args = job.args
-    _check_outputs(job, out=args.out)
-    _import_estimators(job)
-    model = _load_model(job, args.model)
-    _set_runtime_params(model, n_jobs=job.n_threads)
+    model = _model_to_apply(job, out=args.out)
     n = _stream_rows(
         job, model, {"scores": (args.out, model.score_samples, np.float64, None)}, "scoring"
     )
