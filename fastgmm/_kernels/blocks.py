@@ -50,6 +50,21 @@ def load_block(X, start, n_rows, xt):
             xt[d, i] = X[start + i, d]
 
 
+@inline(ordered=True)
+def sum_slots(partials):
+    """The sum of the per-slot partials ``partials[0] + partials[1] + ...``, in slot order.
+
+    The order is fixed (compiled without re-association, so even one value per slot is summed
+    strictly in order), and the result does not depend on which thread filled which slot
+    (bit-identical results for any thread count). ``partials`` has one leading axis of slots;
+    the sum is an array, or a float for one value per slot.
+    """
+    total = partials[0] * 1.0  # a copy for arrays, the value itself for scalars
+    for p in range(1, partials.shape[0]):
+        total += partials[p]
+    return total
+
+
 @inline
 def load_weights(sample_weight, start, n_rows, w):
     """Fill ``w`` with the block's sample weights; an empty ``sample_weight`` means all ones."""

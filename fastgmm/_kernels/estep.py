@@ -21,6 +21,7 @@ from .blocks import (
     load_features,
     load_weights,
     responsibilities,
+    sum_slots,
     total_weight,
     weighted_log_prob,
     write_row_outputs,
@@ -98,19 +99,7 @@ def em_statistics(X, sample_weight, means, prec, log_const, shift, resp_in, mode
             accumulate(
                 xt, n_rows, w, lp, shift, nk_p[p], s1_p[p], s2_p[p], diff, work, sq, wd, gram
             )
-    # Fixed-order reduction over slots: the same sum whatever thread ran each slot.
-    nk = nk_p[0].copy()
-    s1 = s1_p[0].copy()
-    s2 = s2_p[0].copy()
-    log_lik = ll_p[0]
-    weight_sum = sw_p[0]
-    for p in range(1, n_slots):
-        nk += nk_p[p]
-        s1 += s1_p[p]
-        s2 += s2_p[p]
-        log_lik += ll_p[p]
-        weight_sum += sw_p[p]
-    return nk, s1, s2, log_lik, weight_sum
+    return sum_slots(nk_p), sum_slots(s1_p), sum_slots(s2_p), sum_slots(ll_p), sum_slots(sw_p)
 
 
 @kernel
@@ -203,14 +192,7 @@ def feature_statistics(X, sample_weight, centre, coef, pairs, resp_in, mode, n_s
                     lp[k, i] = 0.0  # the rows past the block's end add nothing
             np.dot(lp, phi.T, part)
             packed_p[p] += part
-    packed = packed_p[0].copy()
-    log_lik = ll_p[0]
-    weight_sum = sw_p[0]
-    for p in range(1, n_slots):
-        packed += packed_p[p]
-        log_lik += ll_p[p]
-        weight_sum += sw_p[p]
-    return packed, log_lik, weight_sum
+    return sum_slots(packed_p), sum_slots(ll_p), sum_slots(sw_p)
 
 
 @kernel

@@ -8,7 +8,7 @@ import numpy as np
 from numba import prange
 
 from .._jit import inline, kernel
-from .blocks import BLOCK, load_block, load_weights
+from .blocks import BLOCK, load_block, load_weights, sum_slots
 
 
 @kernel
@@ -47,10 +47,7 @@ def candidate_potentials(X, sample_weight, closest_sq, candidates, n_slots):
                 for i in range(n_rows):
                     total += w[i] * min(dist[i], closest_sq[start + i])
                 pot_p[p, t] += total
-    pot = pot_p[0].copy()
-    for p in range(1, n_slots):
-        pot += pot_p[p]
-    return pot
+    return sum_slots(pot_p)
 
 
 @kernel
@@ -115,14 +112,7 @@ def lloyd_step(X, sample_weight, centres, n_slots):
                 inertia_p[p] += w[i] * best[i]
                 for d in range(n_features):
                     sums_p[p, k, d] += w[i] * (xt[d, i] - centres[k, d])
-    counts = counts_p[0].copy()
-    sums = sums_p[0].copy()
-    inertia = inertia_p[0]
-    for p in range(1, n_slots):
-        counts += counts_p[p]
-        sums += sums_p[p]
-        inertia += inertia_p[p]
-    return counts, sums, inertia
+    return sum_slots(counts_p), sum_slots(sums_p), sum_slots(inertia_p)
 
 
 @inline
