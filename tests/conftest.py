@@ -1,7 +1,16 @@
-"""Shared fixtures: small data sets drawn from known mixtures."""
+"""Shared fixtures: small data sets drawn from known mixtures, and the hypothesis profiles."""
+
+import os
 
 import numpy as np
 import pytest
+from hypothesis import settings
+
+# "ci" (set by .ci/run): the property tests draw the same examples on every run, so that a
+# landing does not depend on the luck of the draw; a failure found by a random run locally is
+# then replayed deterministically by the example database. The default profile explores.
+settings.register_profile("ci", derandomize=True, database=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
 
