@@ -29,12 +29,17 @@ Examples::
     python asv_bench/compare.py --config c --repeat 3 --iters 5
     python asv_bench/compare.py --config a,b --n-samples 200000 --json out.json
     python asv_bench/compare.py --config c --dtype float32 --peers sklearn
+    python asv_bench/compare.py --config c,e --dtype float32 --peers onedal
+
+With ``--dtype float32`` fastgmm is also timed on the same numbers in float64 (the last column),
+and the run checks that both fits reach the same lower bound and labels.
     python asv_bench/compare.py --predict --config c
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -401,6 +406,8 @@ def run_config(name, args, peak, onedal_python):
         result, ours = time_in_process(_fit_fastgmm, mixture, args.method, iters, args.repeat)
         row["peers"]["fastgmm"] = result
         print(f"  fastgmm  {result['seconds_per_iteration']:.4g} s/iter", flush=True)
+        if mixture.X.dtype == np.float32:
+            _compare_with_own_float64(row, mixture, ours, args, iters)
         theirs = None
         if "sklearn" in args.peers:
             result, theirs = time_in_process(_fit_sklearn, mixture, args.method, iters, args.repeat)
@@ -426,7 +433,7 @@ def run_config(name, args, peak, onedal_python):
     gflops = row["flops_per_iteration"] / fast / 1e9
     row["fastgmm_gflops"] = gflops
     row["fraction_of_gemm_peak"] = gflops / peak
-    for peer in PEERS:
+    for peer in (*PEERS, "fastgmm_float64"):
         result = row["peers"].get(peer)
         if result and "seconds_per_iteration" in result:
             result["ratio_to_fastgmm"] = result["seconds_per_iteration"] / fast
@@ -446,6 +453,24 @@ def run_config(name, args, peak, onedal_python):
     for check, value in row["checks"].items():
         print(f"  check: {check} = {value:.2e}")
     return row
+
+
+def _compare_with_own_float64(row, mixture, ours, args, iters):
+    """Time fastgmm on the same numbers in float64; check that both fits agree.
+
+    The float64 fit sees the float32 data widened, so any difference comes from the arithmetic
+    alone: the lower bounds after the same iterations, and the predicted labels.
+    """
+    wide = dataclasses.replace(mixture, X=mixture.X.astype(np.float64))
+    result, wide_model = time_in_process(_fit_fastgmm, wide, args.method, iters, args.repeat)
+    row["peers"]["fastgmm_float64"] = result
+    print(f"  fastgmm float64  {result['seconds_per_iteration']:.4g} s/iter", flush=True)
+    row["checks"]["float32_vs_float64_lower_bound_rel_diff"] = _rel(
+        ours.lower_bound_, wide_model.lower_bound_
+    )
+    rows = slice(0, min(len(mixture.X), 200_000))  # a prediction pass, not a second benchmark
+    same = ours.predict(mixture.X[rows]) == wide_model.predict(wide.X[rows])
+    row["checks"]["float32_vs_float64_label_disagreement"] = 1.0 - float(np.mean(same))
 
 
 def run_predict(name, args):
@@ -503,20 +528,23 @@ def _fmt(value, digits=3):
 def markdown_fit_table(rows, peak_by_dtype):
     lines = [
         "| config | N | D | K | type | dtype | fastgmm s/iter | sklearn s/iter | oneDAL s/iter "
-        "| sklearn/fastgmm | oneDAL/fastgmm | fastgmm GFLOP/s | % of GEMM peak |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| sklearn/fastgmm | oneDAL/fastgmm | fastgmm GFLOP/s | % of GEMM peak "
+        "| fastgmm float64 / float32 |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         peers = row["peers"]
         sk = peers.get("sklearn", {})
         od = peers.get("onedal", {})
+        own = peers.get("fastgmm_float64", {})
         lines.append(
             f"| ({row['config']}) | {_count(row['n_samples'])} | {row['n_features']} "
             f"| {row['n_components']} | {row['covariance_type']} | {row['dtype']} "
             f"| {_fmt(peers['fastgmm']['seconds_per_iteration'])} "
             f"| {_fmt(sk.get('seconds_per_iteration'))} | {_fmt(od.get('seconds_per_iteration'))} "
             f"| {_fmt(sk.get('ratio_to_fastgmm'))} | {_fmt(od.get('ratio_to_fastgmm'))} "
-            f"| {_fmt(row['fastgmm_gflops'])} | {100 * row['fraction_of_gemm_peak']:.1f} |"
+            f"| {_fmt(row['fastgmm_gflops'])} | {100 * row['fraction_of_gemm_peak']:.1f} "
+            f"| {_fmt(own.get('ratio_to_fastgmm'))} |"
         )
     peaks = ", ".join(
         f"{'D' if d == 'float64' else 'S'}GEMM {v:.0f} GFLOP/s" for d, v in peak_by_dtype.items()

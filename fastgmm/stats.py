@@ -141,6 +141,23 @@ FEATURE_MAP_MAX_FULL = 32
 # Beyond t**2 = 1e4 (digits lost: 4) the exact per-component kernels are used instead; that is
 # the case of a component collapsing onto a point far from the others.
 FEATURE_MAP_MAX_SPREAD = 1e4
+# float32 data go through the map in single precision (eps 6e-8), where 1e4 ulps would be a
+# relative error of 6e-4, so the map takes them only up to t**2 = 1e3, and the per-component
+# kernels (moments about each mean) beyond. Measured on (c)'s data (t**2 = 436, D=32, K=32):
+# covariances within 9e-7 relative of the float64 kernels at N=8000, and 2e-7 at N=2e5 (the
+# per-block errors are independent and average out); the mean log-likelihood within 1.4e-8.
+FEATURE_MAP_MAX_SPREAD_FLOAT32 = 1e3
+# Single-precision products lose about cond ulps: cond(U_k) for a triangular product (U_k^T
+# (x - mu_k)) and cond(Sigma_k) = cond(U_k)**2 for the feature map, whose coefficients are the
+# precisions themselves. float32 data are multiplied in single precision only while that stays
+# below these bounds (with eps 6e-8: a row's log-density within about 4e-5 relative in the
+# worst case; the statistics average these errors out over the rows). Ill-conditioned models
+# (a component thin along some direction) are computed in float64 instead. The bound applies to
+# the feature map as t**2 + cond(Sigma_k), spread and conditioning together.
+SINGLE_PRECISION_MAX_COND = 300.0
+# Magnitudes the single-precision feature map accepts (float32 overflows at 3.4e38 and loses
+# precision below 1.2e-38), with room for the products of features and coefficients.
+_FLOAT32_SAFE = 1e30
 
 
 @dataclass
@@ -164,6 +181,10 @@ class FeatureMap:
     centre: np.ndarray
     coef: np.ndarray
     pairs: bool
+    #: The largest squared distance, in its own standard deviations, of a mean from ``centre``.
+    spread: float = 0.0
+    #: Whether coefficients and features stay well inside float32's normal range.
+    fits_float32: bool = True
 
 
 @dataclass
@@ -185,12 +206,71 @@ class KernelParams:
     prec: np.ndarray
     log_const: np.ndarray
     _feature_map: FeatureMap | None = None
+    _condition: float | None = None
 
-    def feature_map(self) -> FeatureMap | None:
-        """The feature-map form of these parameters, or None where the shape does not suit it."""
+    def feature_map(self, dtype=np.float64) -> FeatureMap | None:
+        """The feature-map form of these parameters, or None where it does not suit them.
+
+        ``dtype`` is that of the data: float32 data are mapped in single precision, which
+        tolerates less spread between the means (see ``FEATURE_MAP_MAX_SPREAD_FLOAT32``).
+        """
         if self._feature_map is None:
             self._feature_map = _feature_map(self.means, self.prec, self.log_const)
-        return self._feature_map or None
+        fmap = self._feature_map
+        if not fmap:
+            return None
+        if np.dtype(dtype) != np.float32:
+            return fmap if fmap.spread <= FEATURE_MAP_MAX_SPREAD else None
+        # Coefficients are precisions (1/variance) and features squared offsets (variances):
+        # variances near 1e-40 or 1e40 overflow or underflow in float32, so the per-component
+        # kernels (which work with standard deviations) take those.
+        usable = (
+            fmap.fits_float32
+            and fmap.spread + self.condition() ** 2 <= FEATURE_MAP_MAX_SPREAD_FLOAT32
+        )
+        return fmap if usable else None
+
+    def condition(self) -> float:
+        """The largest condition number of a precision factor ``U_k`` (about
+        ``sqrt(cond(Sigma_k))``), see :func:`factor_condition`."""
+        if self._condition is None:
+            self._condition = factor_condition(self.prec)
+        return self._condition
+
+    def single_precision_suits(self) -> bool:
+        """Whether float32 rows may go through the single-precision per-component kernels."""
+        return self.condition() <= SINGLE_PRECISION_MAX_COND
+
+
+def factor_condition(prec: np.ndarray) -> float:
+    """The largest condition number of the kernels' precision factors ``prec``.
+
+    LAPACK's 1-norm estimate for the triangular factors (``dtrcon``: O(D^2) per component,
+    exact to a small factor), the ratio of the largest to the smallest entry for diagonal ones
+    ``(K, 1, D)``. Singular or non-finite factors give ``inf``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastgmm.stats import factor_condition
+    >>> float(factor_condition(np.array([[[1.0, 4.0]], [[2.0, 2.0]]])))  # diag
+    4.0
+    >>> float(factor_condition(np.eye(3)[None]))
+    1.0
+    """
+    from scipy.linalg import lapack
+
+    if not np.all(np.isfinite(prec)):
+        return math.inf
+    if prec.shape[1] == 1:
+        magnitude = np.abs(prec[:, 0, :])
+        with np.errstate(divide="ignore"):
+            return float(np.max(magnitude.max(axis=1) / magnitude.min(axis=1)))
+    worst = 0.0
+    for factor in prec:
+        rcond, _ = lapack.dtrcon(factor, norm="1", uplo="U")
+        worst = max(worst, math.inf if rcond <= 0.0 else 1.0 / rcond)
+    return worst
 
 
 def _feature_map(means, prec, log_const):
@@ -201,7 +281,8 @@ def _feature_map(means, prec, log_const):
     centre = means.mean(axis=0)
     offsets = means - centre
     whitened = np.einsum("kde,kd->ke", prec, offsets) if pairs else prec[:, 0, :] * offsets
-    if not np.all(np.einsum("kd,kd->k", whitened, whitened) <= FEATURE_MAP_MAX_SPREAD):
+    spread = float(np.max(np.einsum("kd,kd->k", whitened, whitened)))
+    if not spread <= FEATURE_MAP_MAX_SPREAD:  # also refuses NaN
         return False
     if pairs:
         precisions = prec @ np.swapaxes(prec, 1, 2)
@@ -214,7 +295,11 @@ def _feature_map(means, prec, log_const):
         quadratic = -0.5 * precisions
     constant = log_const - 0.5 * np.einsum("kd,kd->k", offsets, linear)
     coef = np.concatenate([linear, quadratic, constant[:, None]], axis=1).T
-    return FeatureMap(centre, np.ascontiguousarray(coef), pairs)
+    variances = 1.0 / (np.diagonal(precisions, axis1=1, axis2=2) if pairs else precisions)
+    fits_float32 = bool(
+        np.max(np.abs(coef)) <= _FLOAT32_SAFE and np.max(variances) <= _FLOAT32_SAFE
+    )
+    return FeatureMap(centre, np.ascontiguousarray(coef), pairs, spread, fits_float32)
 
 
 def unpack_feature_statistics(packed, fmap: FeatureMap):

@@ -45,6 +45,30 @@ def test_compare_times_fastgmm_and_sklearn_on_the_same_fits(tmp_path):
     assert result["checks"]["fastgmm_vs_sklearn_lower_bound_rel_diff"] < 1e-8
 
 
+def test_compare_float32_also_times_and_checks_own_float64(tmp_path):
+    out = tmp_path / "out.json"
+    args = ["--config", "a", "--n-samples", "3000", "--iters", "2", "--repeat", "1"]
+    stdout = _run(
+        "compare.py",
+        *args,
+        "--dtype",
+        "float32",
+        "--peers",
+        "",
+        "--gemm-size",
+        "256",
+        "--json",
+        str(out),
+        cwd=tmp_path,
+    )
+    (result,) = json.loads(out.read_text())["results"]
+    assert set(result["peers"]) == {"fastgmm", "fastgmm_float64"}
+    assert result["peers"]["fastgmm_float64"]["ratio_to_fastgmm"] > 0
+    assert result["checks"]["float32_vs_float64_lower_bound_rel_diff"] < 1e-5
+    assert result["checks"]["float32_vs_float64_label_disagreement"] < 1e-3
+    assert "fastgmm float64 / float32" in stdout
+
+
 def test_scaling_reports_threads_sizes_and_memory(tmp_path):
     stdout = _run(
         "scaling.py",

@@ -70,8 +70,10 @@ def test_em_statistics(benchmark, data, covariance_type, dtype, weighted):
 
     stats = benchmark(chunk_statistics, X, sw, kparams, shift)
 
-    # The kernel widens float32 rows to float64 exactly, so the reference sees the same values.
+    # The reference sees the same values in float64. The kernels multiply float32 rows in single
+    # precision (sums stay float64), which costs about 1e-7 relative: tolerances scale with eps.
     X64 = X.astype(np.float64)
+    loose = 1.0 if dtype == np.float64 else 1e4
     lp = _reference_log_prob(X64, params)
     lse = logsumexp(lp, axis=1)
     w = sw if weighted else np.ones(N_SAMPLES)
@@ -80,16 +82,18 @@ def test_em_statistics(benchmark, data, covariance_type, dtype, weighted):
     # Moments are about the origin the statistics report (a kernel may pick its own).
     centred = X64[:, None, :] - stats.shift[None, :, :]  # (N, K, D)
     s1 = np.einsum("nk,nkd->kd", r, centred)
-    assert_allclose(stats.nk, nk, rtol=1e-10)
-    assert_allclose(stats.s1, s1, rtol=1e-9, atol=1e-9 * np.abs(s1).max())
+    assert_allclose(stats.nk, nk, rtol=1e-10 * loose)
+    assert_allclose(stats.s1, s1, rtol=1e-9 * loose, atol=1e-9 * loose * np.abs(s1).max())
     if covariance_type in ("full", "tied"):
         s2 = np.einsum("nk,nkd,nke->kde", r, centred, centred)
         upper = np.triu(np.ones((N_FEATURES, N_FEATURES), dtype=bool))
-        assert_allclose(stats.s2[:, upper], s2[:, upper], rtol=1e-9, atol=1e-9 * s2.max())
+        assert_allclose(
+            stats.s2[:, upper], s2[:, upper], rtol=1e-9 * loose, atol=1e-9 * loose * s2.max()
+        )
     else:
         s2 = np.einsum("nk,nkd->kd", r, centred**2)
-        assert_allclose(stats.s2[:, 0, :], s2, rtol=1e-9)
-    assert_allclose(stats.log_lik, w @ lse, rtol=1e-10)
+        assert_allclose(stats.s2[:, 0, :], s2, rtol=1e-9 * loose)
+    assert_allclose(stats.log_lik, w @ lse, rtol=1e-10 * loose)
     assert_allclose(stats.weight_sum, w.sum(), rtol=1e-12)
     assert stats.n_rows == N_SAMPLES
 

@@ -127,7 +127,10 @@ def test_float32_blocks_give_float32_attributes(client, X):
     ours = _quiet_fit(GaussianMixture(3, **kwargs), da.from_array(X32, chunks=(BLOCK, 3)))
     for name in FITTED:
         assert getattr(ours, name).dtype == np.float32
-    _assert_same_fit(ours, expected, rtol=1e-6)  # the attributes themselves are float32
+    # float32 rows are multiplied in single precision within blocks that Dask's chunks cut
+    # elsewhere than the in-memory array; precisions amplify that rounding by the covariances'
+    # condition numbers.
+    _assert_same_fit(ours, expected, rtol=1e-4)
 
 
 def test_inference_is_lazy_and_matches_in_memory(client, X):

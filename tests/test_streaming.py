@@ -41,7 +41,15 @@ def _assert_same_model(a, b, rtol):
         if rtol == 0:
             np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
         else:
-            np.testing.assert_allclose(getattr(a, name), getattr(b, name), rtol=rtol, err_msg=name)
+            # Relative to the largest entry: a covariance's near-zero entries carry its scale.
+            expected = getattr(b, name)
+            np.testing.assert_allclose(
+                getattr(a, name),
+                expected,
+                rtol=rtol,
+                atol=rtol * np.max(np.abs(expected)),
+                err_msg=name,
+            )
     if rtol == 0:
         assert a.lower_bounds_ == b.lower_bounds_
     else:
@@ -140,7 +148,9 @@ def test_float32_file(tmp_path, X):
     memory = _fit(X32, random_state=0)
     streamed = _fit(open_source(tmp_path / "x32.npy", batch_size=BATCH), random_state=0)
     assert streamed.means_.dtype == np.float32
-    _assert_same_model(streamed, memory, rtol=1e-6)
+    # float32 rows are multiplied in single precision within each block, and the file's chunks
+    # cut the blocks elsewhere than the in-memory array: the two round differently.
+    _assert_same_model(streamed, memory, rtol=1e-5)
 
 
 def test_initial_sample_is_the_sources_reservoir_sample(X):

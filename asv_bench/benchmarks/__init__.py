@@ -62,12 +62,14 @@ class Mixture:
     def init_kwargs(self) -> dict:
         """``weights_init``, ``means_init`` and ``precisions_init`` as estimator keywords.
 
-        Cast to the dtype of ``X``, as a fit on float32 data would produce them; every
+        Means and precisions are cast to the dtype of ``X``, as a fit on float32 data would
+        produce them; the weights stay float64, because three float32 thirds do not sum to 1
+        within the 1e-8 that scikit-learn's check of ``weights_init`` allows. Every
         implementation receives these same arrays.
         """
         dtype = self.X.dtype
         return {
-            "weights_init": self.weights_init.astype(dtype),
+            "weights_init": self.weights_init,
             "means_init": self.means_init.astype(dtype),
             "precisions_init": self.precisions_init.astype(dtype),
         }

@@ -1,9 +1,14 @@
 """Serial building blocks that the drivers in :mod:`fastgmm._kernels.estep` run once per block.
 
-A block is up to ``block`` rows, copied transposed into a ``(n_features, block)`` float64 buffer
-``xt``. Working on the transpose puts the row index innermost, so every inner loop runs over
-contiguous memory with independent iterations, which LLVM turns into SIMD code; it also converts
-float32 input to float64 once, so every accumulation happens in float64.
+A block is up to ``block`` rows, copied transposed into a ``(n_features, block)`` buffer ``xt``.
+Working on the transpose puts the row index innermost, so every inner loop runs over contiguous
+memory with independent iterations, which LLVM turns into SIMD code.
+
+Precision: the row buffers (``xt``, ``diff``, ``work``, the feature map ``phi``) have the input's
+dtype, so float32 data go through single-precision BLAS at twice the flop rate of double. Every
+sum across rows of a chunk (the statistics, log-likelihoods, squared norms) is accumulated in
+float64 whatever the dtype: in float32 only the per-block products are single precision, and their
+rounding errors, about ``sqrt(block)`` ulps, are independent from block to block.
 
 Covariance types share code through the shape of the precision factor ``prec``:
 
@@ -39,7 +44,7 @@ GEMM_MIN_FEATURES = 16
 
 @inline
 def load_block(X, start, n_rows, xt):
-    """Copy rows ``start:start+n_rows`` of ``X`` transposed into ``xt`` as float64.
+    """Copy rows ``start:start+n_rows`` of ``X`` transposed into ``xt`` (in ``xt``'s dtype).
 
     Columns past ``n_rows`` keep what an earlier block left there; drivers allocate ``xt`` with
     zeros so that those columns are always finite.
@@ -86,7 +91,7 @@ def centre(xt, n_rows, mean, diff):
 
 
 @inline
-def weighted_log_prob(xt, n_rows, means, prec, log_const, lp, diff, work, sq):
+def weighted_log_prob(xt, n_rows, means, prec, prec_blas, log_const, lp, diff, work, sq):
     """Fill ``lp[k, i]`` with ``log w_k + log N(x_i | k)`` for every component.
 
     Full/tied factors with at least ``GEMM_MIN_FEATURES`` features go through BLAS: the block's
@@ -94,7 +99,8 @@ def weighted_log_prob(xt, n_rows, means, prec, log_const, lp, diff, work, sq):
     loop nest Numba emits. Below that size the call overhead dominates and a triangular loop, which
     only touches the ``d <= e`` half of ``U_k``, is faster. ``work`` is a scratch array shaped
     like ``xt``; for the BLAS path the whole block width is computed, and the columns past
-    ``n_rows`` (stale but finite rows of an earlier block) are ignored.
+    ``n_rows`` (stale but finite rows of an earlier block) are ignored. ``prec_blas`` is
+    ``prec`` in the buffers' dtype, for the BLAS path; the loops keep ``prec`` in float64.
     """
     n_components = means.shape[0]
     n_features = xt.shape[0]
@@ -113,13 +119,13 @@ def weighted_log_prob(xt, n_rows, means, prec, log_const, lp, diff, work, sq):
                     sq[i] += y * y
         elif use_blas:
             centre(xt, width, means[k], diff)
-            upper_transpose_times(prec[k], diff)
+            upper_transpose_times(prec_blas[k], diff)
             for e in range(n_features):
                 for i in range(width):
                     sq[i] += diff[e, i] * diff[e, i]
         else:
             centre(xt, n_rows, means[k], diff)
-            acc = work[0]
+            acc = lp[k]  # float64 scratch: this row of lp is only written after the loop
             for e in range(n_features):
                 for i in range(n_rows):
                     acc[i] = 0.0
@@ -138,8 +144,10 @@ def weighted_log_prob(xt, n_rows, means, prec, log_const, lp, diff, work, sq):
 _LN2_HI = 6.93147180369123816490e-01
 _LN2_LO = 1.90821492927058770002e-10
 _INV_LN2 = 1.44269504088896338700e00
-# Below this, exp(x) < 2.3e-308 (subnormal): responsibilities that small are flushed to 0.
+# Below these, exp(x) is subnormal (2.3e-308 in float64, 1.7e-38 in float32): responsibilities
+# that small are flushed to 0, because subnormal operands slow every later product down.
 _EXP_FLOOR = -708.0
+_EXP_FLOOR_FLOAT32 = -87.0
 
 
 @inline(ordered=True)
@@ -150,11 +158,13 @@ def exp_nonpositive(values, n, bits):
     SVML), and it was the largest single cost of the E-step at small D. Here ``x = k ln2 + r``
     with ``|r| <= ln2/2``, ``exp(r)`` is a degree-13 Taylor polynomial (truncation error below
     1e-17 relative) and ``2^k`` is assembled from its exponent bits in ``bits`` (int64 scratch).
-    Measured: ~20x faster than the libm call, relative error ~1e-16.
+    Measured: ~20x faster than the libm call, relative error ~1e-16. ``values`` may be float32
+    (the feature-map kernels' buffers); the arithmetic is float64 either way.
     """
     scale = bits.view(np.float64)
+    floor = _EXP_FLOOR_FLOAT32 if values.itemsize == 4 else _EXP_FLOOR
     for i in range(n):
-        v = max(values[i], _EXP_FLOOR)
+        v = max(values[i], floor)
         k = np.floor(v * _INV_LN2 + 0.5)
         r = (v - k * _LN2_HI) - k * _LN2_LO
         p = 1.0 / 6227020800.0
@@ -172,7 +182,7 @@ def exp_nonpositive(values, n, bits):
         p = p * r + 1.0
         p = p * r + 1.0
         bits[i] = (np.int64(k) + 1023) << 52
-        values[i] = p if values[i] > _EXP_FLOOR else 0.0
+        values[i] = p if values[i] > floor else 0.0
     for i in range(n):
         values[i] *= scale[i]
 
@@ -331,16 +341,17 @@ def accumulate(xt, n_rows, w, resp, shift, nk, s1, s2, diff, work, wr, wd, gram)
                 s1[k, d] += first
                 s2[k, 0, d] += second
             continue
-        centre(xt, width, shift[k], diff)
         if use_blas:
-            # s2 += Z Z^T with Z = sqrt(w r) (x - shift): a symmetric rank-B update (dsyrk), half
-            # the flops of a general product and far faster than a loop nest.
+            # s2 += Z Z^T with Z = sqrt(w r) (x - shift): a symmetric rank-B update (syrk), half
+            # the flops of a general product and far faster than a loop nest. Z is formed
+            # straight from xt in one pass (no centred copy: the block is too big for L1/L2).
             for i in range(width):
                 wd[i] = np.sqrt(wr[i])
             for d in range(n_features):
+                m = shift[k, d]
                 first = 0.0
                 for i in range(width):
-                    v = diff[d, i]
+                    v = xt[d, i] - m
                     first += wr[i] * v
                     work[d, i] = v * wd[i]
                 s1[k, d] += first
@@ -349,6 +360,7 @@ def accumulate(xt, n_rows, w, resp, shift, nk, s1, s2, diff, work, wr, wd, gram)
                 for e in range(d, n_features):
                     s2[k, d, e] += gram[e, d]
             continue
+        centre(xt, width, shift[k], diff)
         for d in range(n_features):
             first = 0.0
             for i in range(width):

@@ -73,11 +73,13 @@ def em_statistics(X, sample_weight, means, prec, log_const, shift, resp_in, mode
     s2_p = np.zeros((n_slots, n_components, n_rows_s2, n_features))
     ll_p = np.zeros(n_slots)
     sw_p = np.zeros(n_slots)
+    # Row buffers, and the factors that multiply them in BLAS, take the input's dtype.
+    prec_x = prec.astype(X.dtype)
     for p in prange(n_slots):
-        xt = np.zeros((n_features, block))
-        diff = np.zeros((n_features, block))
-        work = np.zeros((n_features, block))
-        gram = np.empty((n_features, n_features))
+        xt = np.zeros((n_features, block), X.dtype)
+        diff = np.zeros((n_features, block), X.dtype)
+        work = np.zeros((n_features, block), X.dtype)
+        gram = np.empty((n_features, n_features), X.dtype)
         lp = np.empty((n_components, block))
         w = np.empty(block)
         acc = np.empty(block)
@@ -93,7 +95,7 @@ def em_statistics(X, sample_weight, means, prec, log_const, shift, resp_in, mode
             if mode == GIVEN:
                 copy_given(resp_in, start, n_rows, lp)
             else:
-                weighted_log_prob(xt, n_rows, means, prec, log_const, lp, diff, work, sq)
+                weighted_log_prob(xt, n_rows, means, prec, prec_x, log_const, lp, diff, work, sq)
                 ll_p[p] += responsibilities(lp, n_rows, mode == SOFT, w, lse, acc, bits)
             sw_p[p] += total_weight(w, n_rows)
             accumulate(
@@ -104,7 +106,11 @@ def em_statistics(X, sample_weight, means, prec, log_const, shift, resp_in, mode
 
 @kernel
 def score_rows(X, means, prec, log_const, out_lse, out_resp, out_labels, block):
-    """Per-row outputs of the E-step, written into caller-provided arrays.
+    """Per-row outputs of the E-step, written into caller-provided arrays, in float64.
+
+    Unlike the statistics, whose rounding errors average out over the rows, each output here is
+    one row's value: float32 rows are therefore widened and scored in double precision (a
+    single-precision triangular product loses up to ``cond(U_k)`` ulps in a row's density).
 
     ``out_lse[i]`` receives the log-likelihood of row ``i``. ``out_resp`` (n_samples, K) receives
     responsibilities and ``out_labels`` the most probable component, unless they have length 0.
@@ -125,7 +131,7 @@ def score_rows(X, means, prec, log_const, out_lse, out_resp, out_labels, block):
         start = b * block
         n_rows = min(block, n_samples - start)
         load_block(X, start, n_rows, xt)
-        weighted_log_prob(xt, n_rows, means, prec, log_const, lp, diff, work, sq)
+        weighted_log_prob(xt, n_rows, means, prec, prec, log_const, lp, diff, work, sq)
         write_row_outputs(lp, n_rows, start, lse, acc, bits, out_lse, out_resp, out_labels)
 
 
@@ -165,11 +171,12 @@ def feature_statistics(X, sample_weight, centre, coef, pairs, resp_in, mode, n_s
     packed_p = np.zeros((n_slots, n_components, n_map))
     ll_p = np.zeros(n_slots)
     sw_p = np.zeros(n_slots)
-    coef_t = coef.T
+    # Both products run in the input's dtype: single-precision BLAS for float32 data.
+    coef_t = coef.T.astype(X.dtype)
     for p in prange(n_slots):
-        phi = np.zeros((n_map, block))
-        lp = np.zeros((n_components, block))
-        part = np.empty((n_components, n_map))
+        phi = np.zeros((n_map, block), X.dtype)
+        lp = np.zeros((n_components, block), X.dtype)
+        part = np.empty((n_components, n_map), X.dtype)
         w = np.empty(block)
         mx = np.empty(block)
         lse = np.empty(block)
@@ -197,7 +204,8 @@ def feature_statistics(X, sample_weight, centre, coef, pairs, resp_in, mode, n_s
 
 @kernel
 def feature_scores(X, centre, coef, pairs, out_lse, out_resp, out_labels, block):
-    """:func:`score_rows` through the quadratic feature map (one BLAS product per block)."""
+    """:func:`score_rows` through the quadratic feature map (one BLAS product per block, in
+    float64 like :func:`score_rows`)."""
     n_samples = X.shape[0]
     n_map, n_components = coef.shape
     n_blocks = (n_samples + block - 1) // block

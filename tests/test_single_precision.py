@@ -1,0 +1,140 @@
+"""float32 data: single-precision products, float64 sums, and the same fitted model.
+
+float32 rows go through single-precision BLAS (the feature map, ``strmm``/``ssyrk``), while every
+sum over rows is float64. The reference for each fit is the float64 fit of the *same* numbers
+(the float32 data widened), so that the only difference is the arithmetic, not the data.
+"""
+
+import warnings
+
+import numpy as np
+import pytest
+from conftest import initial_parameters, make_mixture_data
+from sklearn.exceptions import ConvergenceWarning
+
+from fastgmm import GaussianMixture
+from fastgmm.stats import MixtureParams, kernel_params
+
+
+def _fit(X, covariance_type, labels=None, n_iter=10):
+    """Ten EM iterations from a fixed start.
+
+    With ``labels``, the start is the clusters' own means (and, for full models, precisions):
+    far from any saddle point, where EM would amplify every rounding difference, and as well or
+    ill conditioned as the fit itself, so that one arithmetic serves every iteration.
+    """
+    init = initial_parameters(X.astype(np.float64), 3, covariance_type)
+    if labels is not None:
+        groups = [X[labels == k].astype(np.float64) for k in range(3)]
+        init["means_init"] = np.array([g.mean(axis=0) for g in groups])
+        if covariance_type == "full":
+            init["precisions_init"] = np.array([np.linalg.inv(np.cov(g.T)) for g in groups])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return GaussianMixture(
+            3, covariance_type=covariance_type, tol=0, max_iter=n_iter, **init
+        ).fit(X)
+
+
+def _rel(a, b):
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    return np.max(np.abs(a - b)) / np.max(np.abs(b))
+
+
+def _fitted_kernel_params(gm):
+    params = MixtureParams(
+        gm.weights_, gm.means_, gm.covariances_, gm.precisions_cholesky_, gm.covariance_type
+    )
+    return kernel_params(params)
+
+
+def _clusters(n_features, spread, skew, seed=21, n_samples=1500):
+    """Three Gaussian clusters with centres ``spread`` apart per feature, and their labels.
+
+    ``skew`` scales the random part of each cluster's factor ``I + skew * G``: the larger, the
+    more correlated the features and the worse conditioned the covariances.
+    """
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(scale=spread, size=(3, n_features))
+    labels = rng.integers(3, size=n_samples)
+    factors = rng.normal(size=(3, n_features, n_features)) * skew + np.eye(n_features)
+    noise = rng.normal(size=(n_samples, n_features))
+    return centres[labels] + np.einsum("nd,nde->ne", noise, factors[labels]), labels
+
+
+def _arithmetic(kparams):
+    """Which arithmetic float32 rows get under these parameters (see ``chunk_statistics``)."""
+    if kparams.feature_map(np.float32) is not None:
+        return "single, feature map"
+    if kparams.single_precision_suits():
+        return "single, per component"
+    return "double"
+
+
+# (n_features, covariance_type, spread of the centres, skew, arithmetic expected). The map takes
+# full models up to 32 features and every diagonal one while t**2 + cond(Sigma) stays small;
+# per-component single-precision products (strmm, ssyrk from 16 features, loops below) while
+# cond(U_k) stays small; float64 beyond.
+CASES = {
+    "map, full": (2, "full", 4.0, 0.3, "single, feature map"),
+    "map, diag": (6, "diag", 4.0, 0.3, "single, feature map"),
+    "map, D=20": (20, "full", 1.5, 0.1, "single, feature map"),
+    "per component, means spread wide": (20, "full", 8.0, 0.1, "single, per component"),
+    "per component, correlated": (20, "full", 1.5, 0.3, "single, per component"),
+    "per component, D=40": (40, "full", 4.0, 0.1, "single, per component"),
+    "per component, tied": (40, "tied", 4.0, 0.1, "single, per component"),
+    "per component loops": (5, "full", 30.0, 0.1, "single, per component"),
+    "per component loops, diag": (5, "diag", 30.0, 0.3, "single, per component"),
+    "ill-conditioned: double": (40, "full", 4.0, 0.3, "double"),
+}
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_float32_fit_matches_float64_fit_of_the_same_numbers(case):
+    n_features, covariance_type, spread, skew, arithmetic = CASES[case]
+    X, labels = _clusters(n_features, spread, skew)
+    X32 = X.astype(np.float32)
+    X64 = X32.astype(np.float64)
+    ours32 = _fit(X32, covariance_type, labels)
+    ours64 = _fit(X64, covariance_type, labels)
+
+    assert _arithmetic(_fitted_kernel_params(ours64)) == arithmetic
+    # The issue's bound is 1e-5; single-precision products stay an order inside it, and the
+    # float64 fallback agrees to rounding.
+    rtol = 1e-12 if arithmetic == "double" else 1e-6
+    np.testing.assert_allclose(ours32.lower_bounds_, ours64.lower_bounds_, rtol=rtol)
+    assert _rel(ours32.means_, ours64.means_) < 1e-5
+    assert _rel(ours32.covariances_, ours64.covariances_) < 1e-4
+    assert _rel(ours32.weights_, ours64.weights_) < 1e-5
+    np.testing.assert_array_equal(ours32.predict(X32), ours64.predict(X64))
+    # Per-row outputs are computed in float64, so they differ only through the parameters.
+    np.testing.assert_allclose(ours32.score_samples(X32), ours64.score_samples(X64), rtol=1e-4)
+    proba = ours32.predict_proba(X32)
+    assert proba.dtype == np.float64
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-12)
+
+
+def test_float32_far_from_origin_keeps_its_digits():
+    # Moments are taken about each mean (per component) or the centre of the means (map), never
+    # about the origin: translating float32 data by 1e3 changes nothing but the input rounding.
+    X, _ = make_mixture_data(n_samples=1200, n_features=20, seed=22)
+    near = _fit(X.astype(np.float32), "full")
+    far = _fit((X + 1e3).astype(np.float32), "full")
+    assert far.lower_bound_ == pytest.approx(near.lower_bound_, rel=1e-5)
+    np.testing.assert_allclose(far.means_ - 1e3, near.means_, atol=1e-3)
+
+
+def test_single_precision_map_refuses_widely_spread_means():
+    # A mean 40 standard deviations from the centre of the means (t**2 = 1600) would lose 1600
+    # float32 ulps in the map: float32 data then take the per-component kernels, float64 data
+    # (which can spare 1e4 ulps) keep the map.
+    params = MixtureParams(
+        np.array([0.5, 0.5]), np.array([[-40.0, 0.0], [40.0, 0.0]]), None, np.ones((2, 2)), "diag"
+    )
+    kparams = kernel_params(params)
+    assert kparams.feature_map(np.float64) is not None
+    assert kparams.feature_map(np.float32) is None
+    near = MixtureParams(
+        np.array([0.5, 0.5]), np.array([[-5.0, 0.0], [5.0, 0.0]]), None, np.ones((2, 2)), "diag"
+    )
+    assert kernel_params(near).feature_map(np.float32) is not None
