@@ -24,21 +24,19 @@ def _run(script, *args, cwd):
     return result.stdout
 
 
-def test_compare_times_fastgmm_and_sklearn_on_the_same_fits(tmp_path):
+def _compare_tiny(tmp_path, *options):
+    """Run compare.py on 3000 rows of configuration (a); its one result and its output."""
     out = tmp_path / "out.json"
-    args = ["--config", "a", "--n-samples", "3000", "--iters", "2", "--repeat", "1"]
-    _run(
-        "compare.py",
-        *args,
-        "--peers",
-        "sklearn",
-        "--gemm-size",
-        "256",
-        "--json",
-        str(out),
-        cwd=tmp_path,
+    tiny = ["--config", "a", "--n-samples", "3000", "--iters", "2", "--repeat", "1"]
+    stdout = _run(
+        "compare.py", *tiny, *options, "--gemm-size", "256", "--json", str(out), cwd=tmp_path
     )
     (result,) = json.loads(out.read_text())["results"]
+    return result, stdout
+
+
+def test_compare_times_fastgmm_and_sklearn_on_the_same_fits(tmp_path):
+    result, _ = _compare_tiny(tmp_path, "--peers", "sklearn")
     assert set(result["peers"]) == {"fastgmm", "sklearn"}
     # Both ran the same iterations from the same start, and agree (the timings are not asserted).
     assert result["peers"]["fastgmm"]["n_iter"] == result["peers"]["sklearn"]["n_iter"] == 3
@@ -46,22 +44,7 @@ def test_compare_times_fastgmm_and_sklearn_on_the_same_fits(tmp_path):
 
 
 def test_compare_float32_also_times_and_checks_own_float64(tmp_path):
-    out = tmp_path / "out.json"
-    args = ["--config", "a", "--n-samples", "3000", "--iters", "2", "--repeat", "1"]
-    stdout = _run(
-        "compare.py",
-        *args,
-        "--dtype",
-        "float32",
-        "--peers",
-        "",
-        "--gemm-size",
-        "256",
-        "--json",
-        str(out),
-        cwd=tmp_path,
-    )
-    (result,) = json.loads(out.read_text())["results"]
+    result, stdout = _compare_tiny(tmp_path, "--dtype", "float32", "--peers", "")
     assert set(result["peers"]) == {"fastgmm", "fastgmm_float64"}
     assert result["peers"]["fastgmm_float64"]["ratio_to_fastgmm"] > 0
     assert result["checks"]["float32_vs_float64_lower_bound_rel_diff"] < 1e-5

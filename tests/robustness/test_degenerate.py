@@ -53,21 +53,29 @@ def _worst_rows_under(X, init, sample_weight=None):
     return np.argsort(lse, kind="stable")
 
 
-def _assert_monotone_except_at_events(gm, rtol=1e-9):
-    """Each lower bound is >= the previous one, except right after an event's M-step.
+def _steps_without_events(gm):
+    """The indices ``j`` of ``gm.lower_bounds_`` whose step from ``j - 1`` must not fall.
 
-    After a 'reg' event the component keeps its larger regularisation, and a regularised M-step
-    no longer maximises the likelihood, so monotonicity is only required up to the first one.
+    ``lower_bounds_[j]`` is iteration ``j + 1``, scored with the parameters of M-step ``j``.
+    Steps right after an event's M-step are left out, and so is everything after the first
+    'reg' event: the component keeps its larger regularisation, and a regularised M-step no
+    longer maximises the likelihood.
     """
     event_iterations = {e["iteration"] for e in gm.degenerate_events_}
     first_reg = min(
         (e["iteration"] for e in gm.degenerate_events_ if e["action"] == "reg"), default=None
     )
+    return [
+        j
+        for j in range(1, len(gm.lower_bounds_))
+        if j not in event_iterations and (first_reg is None or j < first_reg)
+    ]
+
+
+def _assert_monotone_except_at_events(gm, rtol=1e-9):
+    """Each lower bound is >= the previous one, except where ``_steps_without_events`` says."""
     bounds = gm.lower_bounds_
-    for j in range(1, len(bounds)):
-        # bounds[j] is iteration j + 1, scored with the parameters of iteration j's M-step.
-        if j in event_iterations or (first_reg is not None and j >= first_reg):
-            continue
+    for j in _steps_without_events(gm):
         slack = rtol * (1.0 + abs(bounds[j - 1]))
         assert bounds[j] >= bounds[j - 1] - slack, (j, bounds, gm.degenerate_events_)
 
@@ -453,14 +461,8 @@ def test_lower_bound_is_monotone_except_at_degenerate_events(problem):
         assert "on_degenerate='reg'" in str(exc)
         return
     assert_finite_model(gm)
-    events = {e["iteration"] for e in gm.degenerate_events_}
-    first_reg = min(
-        (e["iteration"] for e in gm.degenerate_events_ if e["action"] == "reg"), default=None
-    )
     bounds = gm.lower_bounds_
-    for j in range(1, len(bounds)):
-        if j in events or (first_reg is not None and j >= first_reg):
-            continue  # see _assert_monotone_except_at_events
+    for j in _steps_without_events(gm):
         drop = bounds[j - 1] - bounds[j]
         if drop <= 1e-7 * (1.0 + abs(bounds[j - 1])):
             continue
