@@ -156,12 +156,27 @@ def chunk_statistics(
     >>> stats.nk.round(6), stats.n_rows  # two rows per component
     (array([2., 2.]), 4)
     """
+    single = X.dtype == np.float32
+    fmap = kparams.feature_map(X.dtype)
+    if single and fmap is None and not kparams.single_precision_suits():
+        return _widened_statistics(X, sample_weight, kparams, shift, mode, resp, n_threads)
+    stats = _statistics_in_input_dtype(
+        X, sample_weight, kparams, shift, fmap, mode, resp, n_threads
+    )
+    if single and not stats.is_finite():
+        # A single-precision product overflowed (3.4e38: rows some 1e19 from a component, whose
+        # squares float64 still holds). Overflow never goes unnoticed: an infinity stays
+        # infinite or turns into NaN in every sum it enters, except exp(-inf) = 0, which is
+        # also what float64 gives for such a row.
+        return _widened_statistics(X, sample_weight, kparams, shift, mode, resp, n_threads)
+    return stats
+
+
+def _statistics_in_input_dtype(X, sample_weight, kparams, shift, fmap, mode, resp, n_threads):
+    """:func:`chunk_statistics` by the feature-map kernel (``fmap`` given) or per component."""
     n_components, n_features = kparams.means.shape
     s2_rows = kparams.prec.shape[1]
     resp_in = np.empty((0, n_components)) if resp is None else resp
-    fmap = kparams.feature_map(X.dtype)
-    if fmap is None and X.dtype == np.float32 and not kparams.single_precision_suits():
-        return _widened_statistics(X, sample_weight, kparams, shift, mode, resp, n_threads)
     if fmap is not None:
         n_map = fmap.coef.shape[0]
         packed, log_lik, weight_sum = feature_statistics(

@@ -554,13 +554,14 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             values["precisions_"] = _stats.precisions_from_cholesky(
                 values["precisions_cholesky_"], ctype
             )
-        # float32 data whose spread is near float32's limits (tiny variances with reg_covar=0)
-        # give precisions beyond float32's range: refuse rather than store inf.
+        # float32 data whose spread is near float32's limits (tiny variances with reg_covar=0,
+        # or rows ~1e20 apart) give precisions or covariances beyond float32's range: refuse
+        # rather than store inf.
         overflow = [name for name, value in values.items() if not np.all(np.isfinite(value))]
         if overflow:
             raise ValueError(
                 f"The fitted {', '.join(overflow)} cannot be represented in "
-                f"{np.dtype(dtype).name} (the variances are too small for its range). Fit "
+                f"{np.dtype(dtype).name} (the variances, or their inverses, exceed its range). Fit "
                 "float64 data, scale the input data, or increase reg_covar."
             )
         for name, value in values.items():

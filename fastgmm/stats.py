@@ -100,6 +100,15 @@ class SufficientStats:
         """The lower bound that EM reports: the weighted mean log-likelihood per row."""
         return self.log_lik / self.weight_sum
 
+    def is_finite(self) -> bool:
+        """Whether every statistic and the log-likelihood are finite."""
+        return bool(
+            np.isfinite(self.log_lik)
+            and np.isfinite(self.nk).all()
+            and np.isfinite(self.s1).all()
+            and np.isfinite(self.s2).all()
+        )
+
 
 @dataclass
 class MixtureParams:

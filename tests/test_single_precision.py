@@ -138,3 +138,19 @@ def test_single_precision_map_refuses_widely_spread_means():
         np.array([0.5, 0.5]), np.array([[-5.0, 0.0], [5.0, 0.0]]), None, np.ones((2, 2)), "diag"
     )
     assert kernel_params(near).feature_map(np.float32) is not None
+
+
+def test_float32_overflow_falls_back_to_float64():
+    # A row 1e20 from both components: its squared offset (1e40) overflows float32's 3.4e38
+    # in the single-precision products. The chunk is then computed in float64, which holds it,
+    # and the fit equals the float64 fit of the same numbers.
+    rng = np.random.default_rng(23)
+    X = np.vstack([rng.normal(size=(300, 3)), rng.normal(size=(300, 3)) + 6, [[1e20, 0, 0]]])
+    X32 = X.astype(np.float32)
+    init = dict(means_init=[[0.0, 0, 0], [6.0, 6, 6]], max_iter=3, tol=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ours32 = GaussianMixture(2, **init).fit(X32)
+        ours64 = GaussianMixture(2, **init).fit(X32.astype(np.float64))
+    np.testing.assert_allclose(ours32.lower_bounds_, ours64.lower_bounds_, rtol=1e-6)
+    assert _rel(ours32.covariances_, ours64.covariances_) < 1e-5
