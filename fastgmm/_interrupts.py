@@ -6,8 +6,9 @@ next bytecode, and if that bytecode runs inside a ctypes callback (Numba's JIT c
 compiles or loads a kernel) the exception is printed and dropped: the job would carry on and
 write its output. The handlers therefore also record the signal here, and
 :func:`fastgmm.persistence.atomic_path` calls :func:`check` before it commits a file, so a
-dropped signal still stops the job before anything is written. Outside the command line nothing
-is ever recorded and :func:`check` does nothing.
+dropped signal still stops the job before anything is written. Long loops check too (each EM
+iteration, streamed chunk, k-means++ centre and Lloyd step), so the job stops soon rather than at
+its end. Outside the command line nothing is ever recorded and :func:`check` does nothing.
 """
 
 from __future__ import annotations

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import _interrupts
 from ._kernels.kmeans import candidate_potentials, lloyd_step, update_closest
 from ._reservoir import DRAW_ROWS, sample
 from .em import (
@@ -75,6 +76,7 @@ def kmeans_plusplus(X, n_clusters, random_state, sample_weight=None, n_threads=N
     update_closest(X, closest, centres[0], n_threads=n_threads)
     potential = float(weights @ closest)
     for c in range(1, n_clusters):
+        _interrupts.check()  # a dropped command-line signal stops here (fastgmm._interrupts)
         rand_vals = random_state.uniform(size=n_local_trials) * potential
         cumulative = np.cumsum(weights * closest)
         candidate_ids = np.minimum(np.searchsorted(cumulative, rand_vals), n_samples - 1)
@@ -128,6 +130,7 @@ def kmeans(
     threshold = tol * float(np.mean(spread))
     n_slots = n_slots_for(X.shape[0], n_clusters, 0, X.shape[1])
     for _ in range(max_iter):
+        _interrupts.check()
         counts, sums, _ = lloyd_step(X, kernel_weights, centres, n_slots, n_threads=n_threads)
         moved = np.zeros_like(centres)
         filled = counts > 0

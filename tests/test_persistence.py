@@ -499,6 +499,26 @@ def test_a_signal_whose_exception_was_lost_still_stops_the_commit(tmp_path, sign
     np.testing.assert_array_equal(np.load(target), np.arange(3.0))
 
 
+@pytest.mark.parametrize("stage", ["kmeans_plusplus", "kmeans"])
+def test_a_recorded_signal_stops_the_kmeans_initialisation(stage):
+    """The initialisation checks the record too, so a dropped signal does not wait for EM."""
+    import signal
+
+    from fastgmm import _interrupts, init
+
+    X, _ = make_mixture_data(n_samples=300)
+    run = getattr(init, stage)
+    _interrupts.record(signal.SIGINT)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run(X, 3, np.random.RandomState(0))
+    finally:
+        _interrupts.clear()
+    result = run(X, 3, np.random.RandomState(0))  # cleared: it runs again
+    centres = result[0] if stage == "kmeans_plusplus" else result  # (centres, row indices)
+    assert centres.shape == (3, X.shape[1])
+
+
 def test_a_recorded_signal_stops_em_at_the_next_iteration():
     """A dropped command-line signal does not let a long fit run to its end."""
     import signal
