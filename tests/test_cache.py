@@ -17,22 +17,20 @@ SCRIPT = textwrap.dedent(
     import numpy as np
     warnings.simplefilter("error")  # a NumbaWarning about caching fails the run
     from fastgmm import GaussianMixture
-    from fastgmm._jit import KernelPair
-    from fastgmm._kernels import estep, kmeans
+    from fastgmm._jit import registered_kernels
 
     rng = np.random.default_rng(0)
-    # D=2 goes through the feature-map kernels, full D=40 through the per-component ones.
+    # D=2 goes through the feature-map kernels, full D=40 through the per-component ones,
+    # tied through the shared transform.
     for X in (rng.normal(size=(500, 2)), rng.normal(size=(300, 40))):
         for dtype in (np.float64, np.float32):
-            for ctype in ("full", "diag"):
+            for ctype in ("full", "diag", "tied"):
                 gm = GaussianMixture(3, covariance_type=ctype, random_state=0)
                 gm.fit(X.astype(dtype)).predict_proba(X.astype(dtype))
     report = {}
-    for module in (estep, kmeans):
-        for name, obj in vars(module).items():
-            if isinstance(obj, KernelPair):
-                stats = obj.parallel.stats
-                report[name] = [sum(stats.cache_hits.values()), sum(stats.cache_misses.values())]
+    for name, obj in registered_kernels().items():
+        stats = obj.parallel.stats
+        report[name] = [sum(stats.cache_hits.values()), sum(stats.cache_misses.values())]
     print(json.dumps(report))
     """
 )
@@ -49,8 +47,10 @@ def test_fresh_process_loads_every_kernel_from_cache():
     _run()  # populate the cache (a no-op when it is already warm)
     report = _run()
     used = {
-        "em_statistics",
-        "score_rows",
+        "factor_statistics",
+        "factor_scores",
+        "shared_statistics",
+        "shared_scores",
         "feature_statistics",
         "feature_scores",
         "lloyd_step",

@@ -8,8 +8,8 @@ consumed by the first compilation that reads it, so it must not be shared betwee
 
 from numba.core.cpu_options import ParallelOptions
 
-from fastgmm._jit import KernelPair
-from fastgmm._kernels import estep, kmeans
+from fastgmm._jit import KernelPair, registered_kernels
+from fastgmm._kernels import factor, feature_map, kmeans, shared  # noqa: F401 (registers them)
 
 ONLY_PRANGE = {
     "enabled": True,
@@ -25,17 +25,15 @@ ONLY_PRANGE = {
 
 
 def _kernels():
-    return {
-        name: obj
-        for module in (estep, kmeans)
-        for name, obj in vars(module).items()
-        if isinstance(obj, KernelPair)
-    }
+    return registered_kernels()
 
 
 def test_every_kernel_parallelises_only_its_prange_loop():
     kernels = _kernels()
-    assert {"em_statistics", "feature_statistics", "lloyd_step"} <= set(kernels)
+    assert {"factor_statistics", "shared_statistics", "feature_statistics", "lloyd_step"} <= set(
+        kernels
+    )
+    assert all(isinstance(pair, KernelPair) for pair in kernels.values())
     for name, pair in kernels.items():
         options = pair.parallel.targetoptions["parallel"]
         # A ParallelOptions object is copied, never consumed, by each compilation.

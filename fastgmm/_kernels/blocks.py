@@ -10,22 +10,32 @@ sum across rows of a chunk (the statistics, log-likelihoods, squared norms) is a
 float64 whatever the dtype: in float32 only the per-block products are single precision, and their
 rounding errors, about ``sqrt(block)`` ulps, are independent from block to block.
 
-Covariance types share code through the shape of the precision factor ``prec``:
+Two E-step factor forms share these blocks (see ``fastgmm.stats``, ``FactorLayout`` and
+``SharedLayout``):
 
-* full and tied: ``(n_components, n_features, n_features)``, the upper-triangular Cholesky factor
-  ``U_k`` of each precision (sklearn's ``precisions_cholesky_``; tied repeats its one factor);
-* diag and spherical: ``(n_components, 1, n_features)``, the square root of each precision
-  (spherical repeats its scalar across features).
+* **per-component factor**: the upper-triangular Cholesky factor ``U_k`` of each precision
+  (sklearn's ``precisions_cholesky_``), ``prec`` of shape ``(n_components, D, D)``:
 
-The log-density of row ``x`` under component ``k`` is then
+  .. math::
 
-.. math::
+      \\log w_k + \\log\\mathcal{N}(x \\mid \\mu_k, \\Sigma_k)
+          = c_k - \\tfrac12 \\lVert U_k^T (x - \\mu_k) \\rVert^2;
 
-    \\log w_k + \\log\\mathcal{N}(x \\mid \\mu_k, \\Sigma_k)
-        = c_k - \\tfrac12 \\lVert (x - \\mu_k) U_k \\rVert^2,
-    \\qquad c_k = \\log w_k - \\tfrac{D}{2}\\log 2\\pi + \\sum_d \\log U_{k,dd},
+* **shared transform, per-component diagonal scale**: one matrix ``T`` for all components
+  (``U`` of a tied covariance, the common orientation of mclust's equal-orientation models, or
+  the identity for the diagonal models) and scales ``s_k``, with ``y = T^T (x - centre)`` computed
+  once per block and ``nu_k = T^T (mu_k - centre)``:
 
-where ``c_k`` (``log_const``) is computed once per iteration outside the kernels.
+  .. math::
+
+      \\log w_k + \\log\\mathcal{N}(x \\mid \\mu_k, \\Sigma_k)
+          = c_k - \\tfrac12 \\sum_d s_{kd}^2 (y_d - \\nu_{kd})^2.
+
+``c_k`` (``log_const``) is computed once per iteration outside the kernels.
+
+Statistics come in three kinds, the smallest one the covariance model's M-step needs:
+per-component full second moments, per-component diagonal ones, or one pooled second moment
+(see :func:`accumulate_pooled`).
 """
 
 import numpy as np
@@ -91,33 +101,25 @@ def centre(xt, n_rows, mean, diff):
 
 
 @inline
-def weighted_log_prob(xt, n_rows, means, prec, prec_blas, log_const, lp, diff, work, sq):
-    """Fill ``lp[k, i]`` with ``log w_k + log N(x_i | k)`` for every component.
+def factor_log_prob(xt, n_rows, means, prec, prec_blas, log_const, lp, diff, work, sq):
+    """Per-component factor form: ``lp[k, i] = c_k - |U_k^T (x_i - mu_k)|^2 / 2``.
 
-    Full/tied factors with at least ``GEMM_MIN_FEATURES`` features go through BLAS: the block's
-    ``U_k^T (x - mu_k)`` is one small matrix product per component, several times faster than any
-    loop nest Numba emits. Below that size the call overhead dominates and a triangular loop, which
-    only touches the ``d <= e`` half of ``U_k``, is faster. ``work`` is a scratch array shaped
-    like ``xt``; for the BLAS path the whole block width is computed, and the columns past
-    ``n_rows`` (stale but finite rows of an earlier block) are ignored. ``prec_blas`` is
-    ``prec`` in the buffers' dtype, for the BLAS path; the loops keep ``prec`` in float64.
+    From ``GEMM_MIN_FEATURES`` features the block's ``U_k^T (x - mu_k)`` is one small matrix
+    product per component (BLAS ``trmm``), several times faster than any loop nest Numba emits.
+    Below that size the call overhead dominates and a triangular loop, which only touches the
+    ``d <= e`` half of ``U_k``, is faster. ``work`` is a scratch array shaped like ``xt``; for the
+    BLAS path the whole block width is computed, and the columns past ``n_rows`` (stale but finite
+    rows of an earlier block) are ignored. ``prec_blas`` is ``prec`` in the buffers' dtype, for
+    the BLAS path; the loops keep ``prec`` in float64.
     """
     n_components = means.shape[0]
     n_features = xt.shape[0]
-    is_diag = prec.shape[1] == 1
-    use_blas = not is_diag and n_features >= GEMM_MIN_FEATURES
+    use_blas = n_features >= GEMM_MIN_FEATURES
     width = xt.shape[1] if use_blas else n_rows
     for k in range(n_components):
         for i in range(width):
             sq[i] = 0.0
-        if is_diag:
-            for d in range(n_features):
-                u = prec[k, 0, d]
-                m = means[k, d]
-                for i in range(n_rows):
-                    y = (xt[d, i] - m) * u
-                    sq[i] += y * y
-        elif use_blas:
+        if use_blas:
             centre(xt, width, means[k], diff)
             upper_transpose_times(prec_blas[k], diff)
             for e in range(n_features):
@@ -135,6 +137,61 @@ def weighted_log_prob(xt, n_rows, means, prec, prec_blas, log_const, lp, diff, w
                         acc[i] += diff[d, i] * u
                 for i in range(n_rows):
                     sq[i] += acc[i] * acc[i]
+        c = log_const[k]
+        for i in range(n_rows):
+            lp[k, i] = c - 0.5 * sq[i]
+
+
+@inline
+def transform_rows(xt, n_rows, origin, transform, triangular, diff, yt):
+    """``yt = T^T (xt - origin)`` for the shared-transform form.
+
+    ``triangular``: ``T`` is upper triangular (a tied covariance's precision factor), so half of
+    it is skipped. From ``GEMM_MIN_FEATURES`` features the product is one BLAS call over the
+    whole block width (``trmm`` in place for a triangular ``T``, ``gemm`` otherwise); below it a
+    loop nest is faster. ``diff`` is scratch shaped like ``xt``; both have the buffers' dtype, as
+    has ``transform``.
+    """
+    n_features = xt.shape[0]
+    if n_features >= GEMM_MIN_FEATURES:
+        width = xt.shape[1]
+        if triangular:
+            centre(xt, width, origin, yt)
+            upper_transpose_times(transform, yt)
+        else:
+            centre(xt, width, origin, diff)
+            np.dot(transform.T, diff, yt)
+        return
+    centre(xt, n_rows, origin, diff)
+    for e in range(n_features):
+        row = yt[e]
+        for i in range(n_rows):
+            row[i] = 0.0
+        for d in range(e + 1 if triangular else n_features):
+            t = transform[d, e]
+            for i in range(n_rows):
+                row[i] += t * diff[d, i]
+
+
+@inline
+def shared_log_prob(yt, n_rows, nu, scales, log_const, lp, sq):
+    """Shared form: ``lp[k, i] = c_k - sum_d (s_kd (y_di - nu_kd))^2 / 2``.
+
+    ``yt`` holds the block's transformed rows (the rows themselves for the identity transform,
+    with ``nu`` the means): one multiply-add chain per component and feature, vectorised over
+    the block's rows.
+    """
+    n_components, n_features = nu.shape
+    for k in range(n_components):
+        for i in range(n_rows):
+            sq[i] = 0.0
+        for d in range(n_features):
+            s = scales[k, d]
+            m = nu[k, d]
+            row = yt[d]
+            for i in range(n_rows):
+                v = (row[i] - m) * s
+                sq[i] += v * v
         c = log_const[k]
         for i in range(n_rows):
             lp[k, i] = c - 0.5 * sq[i]
@@ -188,15 +245,26 @@ def exp_nonpositive(values, n, bits):
 
 
 @inline
-def normalise(lp, n_rows, lse, mx, bits):
+def normalise(lp, n_rows, lse, mx, bits, extras, want_entropy):
     """Turn weighted log-probabilities into responsibilities in place (log-sum-exp).
 
     On return ``lp[k, i]`` holds the responsibility of component ``k`` for row ``i`` and
-    ``lse[i]`` the row's log-likelihood. Subtracting the row maximum keeps ``exp`` in range, so
-    rows thousands of standard deviations from every component still get finite values.
-    ``bits`` is an int64 scratch array of the block's length.
+    ``lse[i]`` the row's log-likelihood. ``extras`` (shape ``(3, block)``) receives per row the
+    log of the largest responsibility (``extras[0]``, ICL's term) and, with ``want_entropy``,
+    ``sum_k r_ik log r_ik`` (``extras[1]``, the variational lower bound's entropy term);
+    ``extras[2]`` is scratch. Subtracting the row maximum keeps ``exp`` in range, so rows
+    thousands of standard deviations from every component still get finite values. ``bits`` is
+    an int64 scratch array of the block's length.
+
+    With ``t_ik = lp_ik - max_k lp_ik`` and ``S_i = sum_k exp(t_ik)``,
+    ``log r_ik = t_ik - log S_i``: the largest responsibility's log is ``-log S_i`` and the
+    entropy term is ``sum_k exp(t_ik) t_ik / S_i - log S_i``, both from quantities the
+    normalisation forms anyway (no logarithm per entry).
     """
     n_components = lp.shape[0]
+    log_max = extras[0]
+    entropy = extras[1]
+    saved = extras[2]
     for i in range(n_rows):
         mx[i] = lp[0, i]
     for k in range(1, n_components):
@@ -204,17 +272,28 @@ def normalise(lp, n_rows, lse, mx, bits):
             mx[i] = max(mx[i], lp[k, i])
     for i in range(n_rows):
         lse[i] = 0.0
+        entropy[i] = 0.0
     for k in range(n_components):
         row = lp[k]
         for i in range(n_rows):
             row[i] -= mx[i]
+        if want_entropy:
+            for i in range(n_rows):
+                saved[i] = row[i]
         exp_nonpositive(row, n_rows, bits)
         for i in range(n_rows):
             lse[i] += row[i]
+        if want_entropy:
+            for i in range(n_rows):
+                entropy[i] += row[i] * saved[i]
     for i in range(n_rows):
         inv = 1.0 / lse[i]
-        lse[i] = mx[i] + np.log(lse[i])
+        log_total = np.log(lse[i])
+        lse[i] = mx[i] + log_total
         mx[i] = inv
+        log_max[i] = -log_total
+        if want_entropy:
+            entropy[i] = entropy[i] * inv - log_total
     for k in range(n_components):
         for i in range(n_rows):
             lp[k, i] *= mx[i]
@@ -229,25 +308,36 @@ def copy_given(resp_in, start, n_rows, lp):
 
 
 @inline
-def responsibilities(lp, n_rows, soft, w, lse, mx, bits):
-    """Turn weighted log-densities into responsibilities; return the weighted log-likelihood.
+def responsibilities(lp, n_rows, soft, w, lse, mx, bits, extras, want_entropy, totals):
+    """Turn weighted log-densities into responsibilities and add the block's totals.
 
-    ``soft``: posterior probabilities (log-sum-exp), and the sum of ``w_i log p(x_i)``.
-    Otherwise one-hot rows at the most probable component (k-means assignment), and the sum of
-    ``w_i`` times each row's best weighted log-density.
+    ``soft``: posterior probabilities (log-sum-exp). ``totals`` (float64, length 3) receives the
+    sums of ``w_i log p(x_i)``, of ``w_i log max_k r_ik`` and (with ``want_entropy``) of
+    ``w_i sum_k r_ik log r_ik``. Otherwise one-hot rows at the most probable component (k-means
+    assignment), and ``totals[0]`` the sum of ``w_i`` times each row's best weighted log-density
+    (the other two are 0 for one-hot rows).
     """
     if soft:
-        normalise(lp, n_rows, lse, mx, bits)
+        normalise(lp, n_rows, lse, mx, bits, extras, want_entropy)
+        log_max = extras[0]
+        entropy = extras[1]
+        first = 0.0
+        second = 0.0
+        for i in range(n_rows):
+            first += w[i] * log_max[i]
+            second += w[i] * entropy[i]
+        totals[1] += first
+        totals[2] += second
     else:
         harden(lp, n_rows, lse, bits)
     total = 0.0
     for i in range(n_rows):
         total += w[i] * lse[i]
-    return total
+    totals[0] += total
 
 
 @inline
-def write_row_outputs(lp, n_rows, start, lse, mx, bits, out_lse, out_resp, out_labels):
+def write_row_outputs(lp, n_rows, start, lse, mx, bits, extras, out_lse, out_resp, out_labels):
     """Per-row results of a block: labels (argmax of ``lp``), log-likelihoods, responsibilities.
 
     ``out_resp`` and ``out_labels`` are skipped when they have length 0. ``lp`` holds weighted
@@ -258,7 +348,7 @@ def write_row_outputs(lp, n_rows, start, lse, mx, bits, out_lse, out_resp, out_l
         argmax_rows(lp, n_rows, mx, bits)
         for i in range(n_rows):
             out_labels[start + i] = bits[i]
-    normalise(lp, n_rows, lse, mx, bits)
+    normalise(lp, n_rows, lse, mx, bits, extras, False)
     for i in range(n_rows):
         out_lse[start + i] = lse[i]
     if out_resp.shape[0] > 0:
@@ -303,44 +393,77 @@ def harden(lp, n_rows, best, labels):
             lp[k, i] = 1.0 if labels[i] == k else 0.0
 
 
-@inline
-def accumulate(xt, n_rows, w, resp, shift, nk, s1, s2, diff, work, wr, wd, gram):
-    """Add the block's sufficient statistics about ``shift`` into ``nk``, ``s1``, ``s2``.
+# Kinds of second moments the statistics kernels accumulate (see the module docstring).
+FULL = 0  # per component, (K, D, D), upper triangle
+DIAG = 1  # per component, diagonal only, (K, 1, D)
+POOLED = 2  # one matrix for all components, (1, D, D) upper triangle, plus component pairs
 
-    ``nk[k] += sum_i w_i r_ik``, ``s1[k] += sum_i w_i r_ik (x_i - shift_k)`` and the second moment
-    ``s2[k] += sum_i w_i r_ik (x_i - shift_k)(x_i - shift_k)^T`` (at least the upper triangle for
-    full factors, the diagonal ``s2[k, 0]`` for diagonal ones). Moments about a shift near the
-    component mean keep their digits when the data sit far from the origin. ``wr``, ``wd``
-    (block,) and ``gram`` (D, D) are scratch arrays.
+
+@inline
+def weigh(w, resp_k, n_rows, width, wr):
+    """``wr[i] = w_i r_ik`` (zero past ``n_rows`` up to ``width``); returns their sum.
+
+    The products and the sum are two loops on purpose. A loop that writes an array and sums
+    into a scalar reads arrays the compiler cannot prove distinct from the one it writes, so
+    LLVM guards its vectorised version with a run-time overlap check on the addresses: the sum
+    was then taken in SIMD lanes or one by one depending on where the buffers happened to be
+    allocated, and a process that loaded the kernel from Numba's cache (another allocation
+    history) summed ``nk`` differently in the last bit than the process that compiled it. A
+    loop that only reads needs no such check. Every reduction in these blocks reads only.
+    """
+    for i in range(n_rows):
+        wr[i] = w[i] * resp_k[i]
+    for i in range(n_rows, width):
+        wr[i] = 0.0
+    total = 0.0
+    for i in range(n_rows):
+        total += wr[i]
+    return total
+
+
+@inline
+def accumulate_diag(xt, n_rows, w, resp, shift, nk, s1, s2, wr):
+    """Add ``nk``, ``s1`` and the diagonal second moments ``s2[k, 0, d]`` about ``shift``.
+
+    ``nk[k] += sum_i w_i r_ik``, ``s1[k] += sum_i w_i r_ik (x_i - shift_k)`` and
+    ``s2[k, 0] += sum_i w_i r_ik (x_i - shift_k)**2``. Moments about a shift near the component
+    mean keep their digits when the data sit far from the origin. ``wr`` (block,) is scratch.
     """
     n_components, n_features = shift.shape
-    is_diag = s2.shape[1] == 1
-    use_blas = not is_diag and n_features >= GEMM_MIN_FEATURES
-    width = xt.shape[1] if use_blas else n_rows
     for k in range(n_components):
-        total = 0.0
-        for i in range(n_rows):
-            v = w[i] * resp[k, i]
-            wr[i] = v
-            total += v
+        total = weigh(w, resp[k], n_rows, n_rows, wr)
         if total == 0.0:
             continue  # hard assignments leave most components empty in a block
         nk[k] += total
-        for i in range(n_rows, width):
-            wr[i] = 0.0
-        if is_diag:
-            for d in range(n_features):
-                m = shift[k, d]
-                first = 0.0
-                second = 0.0
-                for i in range(n_rows):
-                    v = xt[d, i] - m
-                    t = wr[i] * v
-                    first += t
-                    second += t * v
-                s1[k, d] += first
-                s2[k, 0, d] += second
+        for d in range(n_features):
+            m = shift[k, d]
+            row = xt[d]
+            first = 0.0
+            second = 0.0
+            for i in range(n_rows):
+                v = row[i] - m
+                t = wr[i] * v
+                first += t
+                second += t * v
+            s1[k, d] += first
+            s2[k, 0, d] += second
+
+
+@inline
+def accumulate_full(xt, n_rows, w, resp, shift, nk, s1, s2, diff, work, wr, wd, gram):
+    """Add ``nk``, ``s1`` and the full second moments about ``shift`` (upper triangle of ``s2``).
+
+    ``s2[k] += sum_i w_i r_ik (x_i - shift_k)(x_i - shift_k)^T``. ``wr``, ``wd`` (block,) and
+    ``gram`` (D, D) are scratch arrays, ``diff`` and ``work`` are shaped like ``xt``.
+    """
+    n_components, n_features = shift.shape
+    use_blas = n_features >= GEMM_MIN_FEATURES
+    width = xt.shape[1] if use_blas else n_rows
+    for k in range(n_components):
+        total = weigh(w, resp[k], n_rows, width, wr)
+        if total == 0.0:
             continue
+        nk[k] += total
         if use_blas:
             # s2 += Z Z^T with Z = sqrt(w r) (x - shift): a symmetric rank-B update (syrk), half
             # the flops of a general product and far faster than a loop nest. Z is formed
@@ -349,11 +472,13 @@ def accumulate(xt, n_rows, w, resp, shift, nk, s1, s2, diff, work, wr, wd, gram)
                 wd[i] = np.sqrt(wr[i])
             for d in range(n_features):
                 m = shift[k, d]
-                first = 0.0
+                row = xt[d]
+                out = work[d]
                 for i in range(width):
-                    v = xt[d, i] - m
-                    first += wr[i] * v
-                    work[d, i] = v * wd[i]
+                    out[i] = (row[i] - m) * wd[i]
+                first = 0.0
+                for i in range(width):  # a separate, read-only reduction (see ``weigh``)
+                    first += wr[i] * (row[i] - m)
                 s1[k, d] += first
             gram_lower(work, gram)
             for d in range(n_features):
@@ -362,11 +487,11 @@ def accumulate(xt, n_rows, w, resp, shift, nk, s1, s2, diff, work, wr, wd, gram)
             continue
         centre(xt, width, shift[k], diff)
         for d in range(n_features):
-            first = 0.0
             for i in range(width):
-                v = wr[i] * diff[d, i]
-                work[d, i] = v
-                first += v
+                work[d, i] = wr[i] * diff[d, i]
+            first = 0.0
+            for i in range(width):  # a separate, read-only reduction (see ``weigh``)
+                first += work[d, i]
             s1[k, d] += first
         for d in range(n_features):
             for e in range(d, n_features):
@@ -374,6 +499,94 @@ def accumulate(xt, n_rows, w, resp, shift, nk, s1, s2, diff, work, wr, wd, gram)
                 for i in range(n_rows):
                     second += work[d, i] * diff[e, i]
                 s2[k, d, e] += second
+
+
+@inline
+def accumulate_pooled(xt, n_rows, w, resp, shift, origin, nk, s1, s2, pairs, work, wr, gram):
+    """Add ``nk``, ``s1`` and the pieces of the pooled second moment about the shifts.
+
+    The pooled moment ``sum_k sum_i w_i r_ik (x_i - c_k)(x_i - c_k)^T`` (``c_k = shift_k``) is one
+    D x D matrix, not K of them: with responsibilities that sum to 1 over ``k`` and the row's
+    responsibility-weighted shift ``m_i = sum_k r_ik c_k``, it equals
+
+    .. math::
+
+        \\sum_i w_i e_i e_i^T + \\sum_{k<j} P_{kj} (c_k - c_j)(c_k - c_j)^T,
+        \\qquad e_i = x_i - m_i, \\quad P_{kj} = \\sum_i w_i r_{ik} r_{ij},
+
+    (expand ``x - c_k = e + (m - c_k)``: the cross terms vanish and
+    ``sum_k r_k (m - c_k)(m - c_k)^T = sum_{k<j} r_k r_j (c_k - c_j)(c_k - c_j)^T``). Every term is
+    positive semi-definite, so nothing cancels: ``e_i`` is the row's offset from its
+    (soft-)assigned component, of the size of the within-component spread however far apart the
+    components lie. This kernel adds ``sum_i w_i e_i e_i^T`` to ``s2[0]`` (upper triangle) and
+    ``P_kj`` to ``pairs[k, j]`` (``k < j``); :func:`fastgmm.stats.pooled_second_moment` adds the
+    pair terms. ``origin`` (D,) is any point near the data (subtracted before forming ``m_i``).
+    ``work`` is shaped like ``xt``; ``wr`` (block,) and ``gram`` (D, D) are scratch.
+    """
+    n_components, n_features = shift.shape
+    use_blas = n_features >= GEMM_MIN_FEATURES
+    width = xt.shape[1] if use_blas else n_rows
+    for k in range(n_components):
+        total = weigh(w, resp[k], n_rows, n_rows, wr)
+        if total == 0.0:
+            continue
+        nk[k] += total
+        for d in range(n_features):
+            m = shift[k, d]
+            row = xt[d]
+            first = 0.0
+            for i in range(n_rows):
+                first += wr[i] * (row[i] - m)
+            s1[k, d] += first
+    # e = (x - origin) - sum_k r_k (c_k - origin), scaled by sqrt(w) for the symmetric product.
+    for i in range(width):
+        wr[i] = np.sqrt(w[i]) if i < n_rows else 0.0
+    for d in range(n_features):
+        o = origin[d]
+        row = xt[d]
+        out = work[d]
+        for i in range(n_rows):
+            out[i] = row[i] - o
+        for k in range(n_components):
+            c = shift[k, d] - o
+            r = resp[k]
+            for i in range(n_rows):
+                out[i] -= r[i] * c
+        for i in range(width):
+            out[i] *= wr[i]
+    if use_blas:
+        gram_lower(work, gram)
+        for d in range(n_features):
+            for e in range(d, n_features):
+                s2[0, d, e] += gram[e, d]
+    else:
+        for d in range(n_features):
+            for e in range(d, n_features):
+                second = 0.0
+                for i in range(n_rows):
+                    second += work[d, i] * work[e, i]
+                s2[0, d, e] += second
+    for k in range(n_components):
+        rk = resp[k]
+        for j in range(k + 1, n_components):
+            rj = resp[j]
+            total = 0.0
+            for i in range(n_rows):
+                total += w[i] * rk[i] * rj[i]
+            pairs[k, j] += total
+
+
+@inline
+def accumulate(
+    kind, xt, n_rows, w, resp, shift, origin, nk, s1, s2, pairs, diff, work, wr, wd, gram
+):
+    """Add the block's statistics of ``kind`` (``FULL``, ``DIAG`` or ``POOLED``)."""
+    if kind == DIAG:
+        accumulate_diag(xt, n_rows, w, resp, shift, nk, s1, s2, wr)
+    elif kind == POOLED:
+        accumulate_pooled(xt, n_rows, w, resp, shift, origin, nk, s1, s2, pairs, work, wr, gram)
+    else:
+        accumulate_full(xt, n_rows, w, resp, shift, nk, s1, s2, diff, work, wr, wd, gram)
 
 
 @inline

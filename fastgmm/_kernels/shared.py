@@ -1,0 +1,164 @@
+"""Parallel drivers of the shared-transform form: one transform per block, per-component scales.
+
+The form of the diagonal models (the identity transform: spherical/VII, diag/VVI, EII, EEI, VEI,
+EVI) and of the equal-orientation ones (tied/EEE, VEE, EVE, VVE): every precision is
+``T diag(s_k^2) T^T`` with one ``T`` for all components, so a block is transformed once,
+``y = T^T (x - origin)`` (N D^2 work), and each component only scales and sums (N K D), instead
+of one triangular product per component (N K D^2). See :mod:`fastgmm._kernels.blocks` for the
+maths and :mod:`.factor` for the block/slot determinism, which is the same here.
+
+The statistics are always taken in the data's own coordinates, of the kind the covariance model
+needs (``FULL``, ``DIAG`` or ``POOLED``).
+"""
+
+import numpy as np
+from numba import prange
+
+from .._jit import kernel
+from .blocks import (
+    DIAG,
+    POOLED,
+    accumulate,
+    copy_given,
+    load_block,
+    load_weights,
+    responsibilities,
+    shared_log_prob,
+    sum_slots,
+    total_weight,
+    transform_rows,
+    write_row_outputs,
+)
+from .modes import GIVEN, SCORE, SOFT
+
+
+@kernel
+def shared_statistics(
+    X, sample_weight, layout, shift, resp_in, mode, kind, want_entropy, n_slots, block
+):
+    """One pass over ``X``: responsibilities and their statistics of ``kind``.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features), float32 or float64
+    sample_weight : ndarray of shape (n_samples,) or (0,) for unit weights, float64
+    layout : tuple
+        ``(origin, transform, triangular, nu, scales, log_const)``: ``origin`` (D,), the point
+        subtracted before transforming; ``transform`` (D, D) the matrix ``T`` (upper triangular
+        when ``triangular``), or shape (0, 0) for the identity (then ``origin`` is unused);
+        ``nu`` (K, D) the transformed means ``T^T (mu_k - origin)`` (the means themselves for the
+        identity); ``scales`` (K, D) and ``log_const`` (K,). All float64.
+    shift : ndarray of shape (n_components, n_features), float64
+        Origin of each component's moments (in the data's coordinates).
+    resp_in, mode, want_entropy, n_slots, block
+        As for :func:`fastgmm._kernels.factor.factor_statistics`.
+    kind : int
+        ``FULL``, ``DIAG`` or ``POOLED`` (see :mod:`fastgmm._kernels.blocks`).
+
+    Returns
+    -------
+    nk, s1, s2, pairs, totals, weight_sum
+        ``s2`` is (K, D, D) upper triangles for ``FULL``, (K, 1, D) for ``DIAG`` and (1, D, D)
+        for ``POOLED`` (the sum of ``w e e^T``, see ``accumulate_pooled``), ``pairs`` (K, K) the
+        pair weights of ``POOLED`` (zero otherwise); the rest as for ``factor_statistics``.
+    """
+    origin, transform, triangular, nu, scales, log_const = layout
+    n_samples, n_features = X.shape
+    n_components = nu.shape[0]
+    identity = transform.shape[0] == 0
+    n_blocks = (n_samples + block - 1) // block
+    s2_blocks = 1 if kind == POOLED else n_components
+    s2_rows = 1 if kind == DIAG else n_features
+    nk_p = np.zeros((n_slots, n_components))
+    s1_p = np.zeros((n_slots, n_components, n_features))
+    s2_p = np.zeros((n_slots, s2_blocks, s2_rows, n_features))
+    pairs_p = np.zeros((n_slots, n_components, n_components))
+    tot_p = np.zeros((n_slots, 3))
+    sw_p = np.zeros(n_slots)
+    transform_x = transform.astype(X.dtype)
+    for p in prange(n_slots):
+        xt = np.zeros((n_features, block), X.dtype)
+        yt = np.zeros((n_features, block), X.dtype)
+        diff = np.zeros((n_features, block), X.dtype)
+        work = np.zeros((n_features, block), X.dtype)
+        gram = np.empty((n_features, n_features), X.dtype)
+        lp = np.empty((n_components, block))
+        w = np.empty(block)
+        mx = np.empty(block)
+        sq = np.empty(block)
+        wd = np.empty(block)
+        lse = np.empty(block)
+        extras = np.empty((3, block))
+        bits = np.empty(block, dtype=np.int64)
+        for b in range(p * n_blocks // n_slots, (p + 1) * n_blocks // n_slots):
+            start = b * block
+            n_rows = min(block, n_samples - start)
+            load_block(X, start, n_rows, xt)
+            load_weights(sample_weight, start, n_rows, w)
+            if mode == GIVEN:
+                copy_given(resp_in, start, n_rows, lp)
+            else:
+                if identity:
+                    shared_log_prob(xt, n_rows, nu, scales, log_const, lp, sq)
+                else:
+                    transform_rows(xt, n_rows, origin, transform_x, triangular, diff, yt)
+                    shared_log_prob(yt, n_rows, nu, scales, log_const, lp, sq)
+                soft = mode == SOFT or mode == SCORE
+                responsibilities(lp, n_rows, soft, w, lse, mx, bits, extras, want_entropy, tot_p[p])
+            sw_p[p] += total_weight(w, n_rows)
+            if mode != SCORE:
+                accumulate(
+                    kind,
+                    xt,
+                    n_rows,
+                    w,
+                    lp,
+                    shift,
+                    origin,
+                    nk_p[p],
+                    s1_p[p],
+                    s2_p[p],
+                    pairs_p[p],
+                    diff,
+                    work,
+                    mx,
+                    wd,
+                    gram,
+                )
+    return (
+        sum_slots(nk_p),
+        sum_slots(s1_p),
+        sum_slots(s2_p),
+        sum_slots(pairs_p),
+        sum_slots(tot_p),
+        sum_slots(sw_p),
+    )
+
+
+@kernel
+def shared_scores(X, layout, out_lse, out_resp, out_labels, block):
+    """Per-row outputs in float64, as :func:`fastgmm._kernels.factor.factor_scores`."""
+    origin, transform, triangular, nu, scales, log_const = layout
+    n_samples, n_features = X.shape
+    n_components = nu.shape[0]
+    identity = transform.shape[0] == 0
+    n_blocks = (n_samples + block - 1) // block
+    for b in prange(n_blocks):
+        xt = np.zeros((n_features, block))
+        yt = np.zeros((n_features, block))
+        diff = np.zeros((n_features, block))
+        lp = np.empty((n_components, block))
+        mx = np.empty(block)
+        sq = np.empty(block)
+        lse = np.empty(block)
+        extras = np.empty((3, block))
+        bits = np.empty(block, dtype=np.int64)
+        start = b * block
+        n_rows = min(block, n_samples - start)
+        load_block(X, start, n_rows, xt)
+        if identity:
+            shared_log_prob(xt, n_rows, nu, scales, log_const, lp, sq)
+        else:
+            transform_rows(xt, n_rows, origin, transform, triangular, diff, yt)
+            shared_log_prob(yt, n_rows, nu, scales, log_const, lp, sq)
+        write_row_outputs(lp, n_rows, start, lse, mx, bits, extras, out_lse, out_resp, out_labels)
