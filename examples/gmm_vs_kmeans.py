@@ -30,8 +30,8 @@ from scipy.optimize import linear_sum_assignment
 from sklearn.metrics import adjusted_rand_score, confusion_matrix
 
 from fastgmm import GaussianMixture
+from fastgmm.covariance import get_model
 from fastgmm.init import kmeans
-from fastgmm.stats import n_parameters
 
 # Generating clusters: centre, rotation of the long axis (degrees), standard deviations along
 # the long and the short axis. Long and thin, and pointing in different directions.
@@ -119,7 +119,7 @@ def main():
         f"mixture's largest membership averages {proba[kmeans_wrong].max(axis=1).mean():.3f}"
     )
     p_kmeans = N_COMPONENTS * X.shape[1]
-    p_full = n_parameters("full", N_COMPONENTS, X.shape[1])
+    p_full = get_model("full").n_parameters(N_COMPONENTS, X.shape[1])
     print(f"free parameters: k-means {p_kmeans} (centres), full mixture {p_full}")
     draws, _ = full.sample(3)
     print(f"the mixture is generative: full.sample(3) ->\n{np.round(draws, 2)}")

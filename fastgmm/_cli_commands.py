@@ -194,14 +194,9 @@ def _captured_warnings(job):
 
 def _kernel_pairs():
     from . import _jit
-    from ._kernels import estep, kmeans
+    from ._kernels import factor, feature_map, kmeans, shared  # noqa: F401 (registers them)
 
-    pairs = []
-    for module in (estep, kmeans):
-        for name, value in vars(module).items():
-            if isinstance(value, _jit.KernelPair):
-                pairs.append((name, value))
-    return pairs
+    return sorted(_jit.registered_kernels().items())
 
 
 def _flavours(pair):
@@ -828,7 +823,7 @@ def cmd_warmup(job):
     wide = getattr(stats, "FEATURE_MAP_MAX_FULL", 32) + 1
     problems = [
         (2, list(zip(INIT_METHODS, COVARIANCE_TYPES))),
-        (wide, [("kmeans", "full"), ("random", "tied")]),
+        (wide, [("kmeans", "full"), ("random", "tied"), ("k-means++", "diag")]),
     ]
     with _KernelClock(job) as clock, job.timed("warmup"):
         # Every public path once per dtype, on a tiny problem: the fits discover each kernel's

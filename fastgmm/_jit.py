@@ -77,11 +77,21 @@ class KernelPair:
         self.parallel = numba.njit(parallel=_PARALLEL, **_OPTIONS, fastmath=FASTMATH)(func)
         self.__doc__ = func.__doc__
         self.__name__ = func.__name__
+        _REGISTRY[func.__name__] = self
 
     def __call__(self, *args, n_threads=None):
         """Run the kernel with ``n_threads`` Numba threads and single-threaded BLAS."""
         with single_threaded_blas(), _parallel_region_guard(), thread_limit(n_threads):
             return self.parallel(*args)
+
+
+# Every kernel defined so far, by name (the kernel modules are imported on first use).
+_REGISTRY: dict = {}
+
+
+def registered_kernels() -> dict:
+    """The kernels whose modules have been imported, by name: ``{name: KernelPair}``."""
+    return dict(_REGISTRY)
 
 
 def kernel(func):

@@ -32,17 +32,18 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-from scipy import linalg
 from sklearn.exceptions import ConvergenceWarning
 
-from .em import params_from_stats, score_chunk
-from .stats import _FLOAT32_HINT, _ILL_DEFINED, MixtureParams, m_step, precision_cholesky
+from .errors import ILL_DEFINED_MESSAGE, IllDefinedCovarianceError
+from .providers import HARD, StatsRequest, WorstRowsRequest
+from .stats import DIAG, FULL, POOLED, MixtureParams, SharedLayout, scatter
 
 __all__ = [
     "EMPTY_ROWS",
     "ON_DEGENERATE",
     "DegenerateComponentWarning",
     "DegenerateHandler",
+    "data_variance",
     "initialise",
     "pooled_variances",
 ]
@@ -80,21 +81,22 @@ class DegenerateComponentWarning(ConvergenceWarning):
 
 
 def pooled_variances(stats) -> np.ndarray:
-    """Per-feature weighted variance of all rows, from statistics taken about any shifts.
+    """Per-feature weighted variance of all rows, from statistics of any kind and shifts.
 
     The moments of component ``k`` are about ``shift_k``; moving them to the pooled mean ``m``
-    uses ``sum r (x - m)^2 = S2 + 2 (shift - m) S1 + nk (shift - m)^2`` per feature.
+    uses ``sum r (x - m)^2 = S2 + 2 (shift - m) S1 + nk (shift - m)^2`` per feature, summed over
+    the components (which pooled statistics have already summed in their first term).
 
     Examples
     --------
     >>> import numpy as np
     >>> from fastgmm.degenerate import pooled_variances
-    >>> from fastgmm.em import chunk_statistics
-    >>> from fastgmm.stats import MixtureParams, kernel_params
+    >>> from fastgmm.estep import chunk_statistics
+    >>> from fastgmm.stats import DIAG, SharedLayout
     >>> X = np.array([[0.0, 1.0], [2.0, 1.0], [4.0, 3.0], [6.0, 3.0]])
-    >>> params = MixtureParams(np.array([0.5, 0.5]), np.array([[1.0, 1.0], [5.0, 3.0]]), None,
-    ...                        np.ones((2, 2)), "diag")
-    >>> stats = chunk_statistics(X, np.empty(0), kernel_params(params), params.means)
+    >>> means = np.array([[1.0, 1.0], [5.0, 3.0]])
+    >>> layout = SharedLayout.diagonal(np.array([0.5, 0.5]), means, np.ones((2, 2)))
+    >>> stats = chunk_statistics(X, np.empty(0), layout, means, DIAG)
     >>> pooled_variances(stats).round(10), X.var(axis=0)
     (array([5., 1.]), array([5., 1.]))
     """
@@ -103,101 +105,121 @@ def pooled_variances(stats) -> np.ndarray:
     if not total > 0.0:
         return np.zeros(stats.s1.shape[1])
     mean = (nk @ stats.shift + stats.s1.sum(axis=0)) / total
-    if stats.s2.shape[1] == 1:
-        second = stats.s2[:, 0, :]
+    if stats.kind == DIAG:
+        second = stats.s2[:, 0, :].sum(axis=0)
     else:
-        second = np.diagonal(stats.s2, axis1=1, axis2=2)
+        second = np.diagonal(stats.s2, axis1=1, axis2=2).sum(axis=0)
     delta = stats.shift - mean
-    scatter = second + 2.0 * delta * stats.s1 + nk[:, None] * delta**2
-    return np.maximum(scatter.sum(axis=0) / total, 0.0)
+    scatter_ = second + (2.0 * delta * stats.s1 + nk[:, None] * delta**2).sum(axis=0)
+    return np.maximum(scatter_ / total, 0.0)
+
+
+def data_variance(provider, *, n_threads=None) -> float:
+    """Mean per-feature weighted variance of all rows, 1.0 if zero or not finite (two passes).
+
+    The first pass finds the mean (moments about the origin), the second the variance about
+    it, so data far from the origin keep their digits. Used only to scale a regularisation
+    when ``reg_covar == 0`` and an initialisation collapsed.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastgmm.degenerate import data_variance
+    >>> from fastgmm.providers import ArrayChunks
+    >>> data_variance(ArrayChunks(np.array([[1e8], [1e8 + 2.0]])))
+    1.0
+    """
+    n_features = provider.n_features
+    origin = np.zeros((1, n_features))
+    for _ in range(2):
+        layout = SharedLayout.diagonal(np.ones(1), origin, np.ones((1, n_features)))
+        [stats] = provider.collect([StatsRequest(layout, origin, DIAG, HARD)], n_threads=n_threads)
+        if not stats.nk[0] > 0.0:
+            return 1.0
+        origin = origin + stats.s1 / stats.nk[:, None]
+    variance = float(np.mean(pooled_variances(stats)))
+    return variance if np.isfinite(variance) and variance > 0.0 else 1.0
 
 
 class DegenerateHandler:
     """The M-step of one EM run under an ``on_degenerate`` policy.
 
     Create one per EM run (per initialisation): the raised regularisations of ``"reg"`` and the
-    recorded events belong to that run.
+    recorded events belong to that run. It works for every covariance model through the
+    fitter's M-step: a covariance model reports which components have no Cholesky factor
+    (:class:`fastgmm.errors.IllDefinedCovarianceError`), ``"reg"`` raises those components'
+    regularisation, and ``"reinit"`` replaces their scatter by the average of the healthy
+    components' before the model's M-step.
 
     Parameters
     ----------
     action : {'raise', 'reinit', 'reg'}
         The policy; see the module docstring.
-    chunks : callable, optional
-        ``chunks()`` yields ``(row_offset, X_chunk, sample_weight_chunk)`` over all rows, as
-        :meth:`fastgmm.em.ArrayChunks.chunks`. Needed by ``"reinit"`` to find the worst rows.
-    n_threads : int, optional
-        Threads for that scoring pass.
+    fitter : fastgmm.em.MaximumLikelihood
+        Whose M-step runs under the policy.
 
     Attributes
     ----------
     events : list of dict
         One dict per action, in order, with keys ``iteration`` (the 1-based EM iteration whose
         M-step acted; the lower bound of the next iteration may be lower than this one's),
-        ``component`` (its index, or None for the shared covariance of ``'tied'``), ``action``
-        (``'reinit'`` or ``'reg'``), ``reason`` (``'empty'`` or ``'cholesky'``) and, for
-        ``'reinit'``, ``row`` (index of the row the component was moved to), for ``'reg'``,
+        ``component`` (its index, or None for a covariance shared by all components),
+        ``action`` (``'reinit'`` or ``'reg'``), ``reason`` (``'empty'`` or ``'cholesky'``) and,
+        for ``'reinit'``, ``row`` (index of the row the component was moved to), for ``'reg'``,
         ``reg_covar`` (the component's regularisation from then on).
 
     Examples
     --------
-    >>> import numpy as np
-    >>> from fastgmm.degenerate import DegenerateHandler
-    >>> from fastgmm.em import ArrayChunks, chunk_statistics
-    >>> from fastgmm.stats import MixtureParams, kernel_params
-
     Component 0 sits on two identical rows, far from the others: with ``reg_covar=0`` its
     variance is exactly zero, and ``'reg'`` regularises it.
 
     >>> import warnings
+    >>> import numpy as np
+    >>> from fastgmm.covariance import get_model
+    >>> from fastgmm.degenerate import DegenerateHandler
+    >>> from fastgmm.em import MaximumLikelihood
+    >>> from fastgmm.providers import ArrayChunks
+    >>> from fastgmm.stats import MixtureParams
     >>> X = np.array([[0.0, 0.0], [0.0, 0.0], [300.0, 150.0], [301.0, 151.0]])
-    >>> params = MixtureParams(
-    ...     np.array([0.5, 0.5]), np.array([[0.0, 0.0], [300.5, 150.5]]), None,
-    ...     np.array([[1.0, 1.0], [1.0, 1.0]]), "diag")
-    >>> kparams = kernel_params(params)
-    >>> stats = chunk_statistics(X, np.empty(0), kparams, params.means.copy())
-    >>> handler = DegenerateHandler("reg", ArrayChunks(X).chunks)
+    >>> params = MixtureParams(np.array([0.5, 0.5]), np.array([[0.0, 0.0], [300.5, 150.5]]),
+    ...                        np.ones((2, 2)), np.ones((2, 2)), "diag")
+    >>> fitter = MaximumLikelihood(get_model("diag"), reg_covar=0.0)
+    >>> data = ArrayChunks(X)
+    >>> [stats] = data.collect([fitter.request(params)])
+    >>> handler = DegenerateHandler("reg", fitter)
     >>> with warnings.catch_warnings(record=True) as caught:
     ...     warnings.simplefilter("always")
-    ...     new, changed = handler.m_step(stats, kparams, 1, covariance_type="diag",
-    ...                                   reg_covar=0.0)
+    ...     new, changed = handler.m_step(stats, params, 1, data)
     >>> changed, handler.events[0]["component"], handler.events[0]["action"]
     (True, 0, 'reg')
     >>> caught[0].category.__name__
     'DegenerateComponentWarning'
     """
 
-    def __init__(self, action: str, chunks=None, *, n_threads: int | None = None):
+    def __init__(self, action: str, fitter):
         if action not in ON_DEGENERATE:
             raise ValueError(f"on_degenerate must be one of {ON_DEGENERATE}, got {action!r}.")
         self.action = action
-        self.chunks = chunks
-        self.n_threads = n_threads
+        self.fitter = fitter
         self.events: list[dict] = []
         self._reg: np.ndarray | None = None  # per-component regularisation ("reg")
 
     # ----------------------------------------------------------------------------- M-step
     def m_step(
-        self,
-        stats,
-        kparams,
-        iteration: int,
-        *,
-        covariance_type: str,
-        reg_covar: float,
-        float32_hint: bool = False,
-    ) -> tuple[MixtureParams, bool]:
+        self, stats, previous: MixtureParams, iteration: int, provider=None, *, n_threads=None
+    ):
         """The M-step from ``stats`` with the policy applied.
 
         Parameters
         ----------
         stats : SufficientStats
             Statistics of the E-step just run.
-        kparams : KernelParams
+        previous : MixtureParams
             The parameters of that E-step (``"reinit"`` scores the rows with them).
         iteration : int
             The 1-based EM iteration, for the record.
-        covariance_type, reg_covar, float32_hint
-            As for :func:`fastgmm.em.params_from_stats`.
+        provider : ChunkProvider, optional
+            The rows (``"reinit"`` looks for the worst-explained ones).
 
         Returns
         -------
@@ -207,132 +229,110 @@ class DegenerateHandler:
             returned parameters differ from a plain M-step and have not been scored yet.
         """
         if self.action == "raise":
-            params = params_from_stats(stats, covariance_type, reg_covar, float32_hint=float32_hint)
-            return params, False
-        weights, means, covariances = m_step(stats, covariance_type, reg_covar)
+            return self.fitter.m_step(stats, previous), False
         if self.action == "reg":
-            return self._regularise(
-                stats,
-                weights,
-                means,
-                covariances,
-                iteration,
-                reg_covar,
-                covariance_type,
-                float32_hint,
-            )
-        return self._reinit(
-            stats,
-            kparams,
-            weights,
-            means,
-            covariances,
-            iteration,
-            reg_covar,
-            covariance_type,
-            float32_hint,
-        )
+            return self._regularise(stats, previous, iteration)
+        return self._reinit(stats, previous, iteration, provider, n_threads)
 
     # ------------------------------------------------------------------------------- reg
-    def _regularise(
-        self, stats, weights, means, covariances, iteration, reg_covar, ctype, float32_hint
-    ):
-        n_slots = 1 if ctype == "tied" else len(weights)
+    def _regularise(self, stats, previous, iteration):
+        n_components = len(stats.nk)
+        reg_covar = self.fitter.reg_covar
         if self._reg is None:
-            self._reg = np.full(n_slots, float(reg_covar))
-        # Components regularised in earlier iterations keep their raised value.
-        extra = self._reg - reg_covar
-        if np.any(extra > 0):
-            covariances = _add_to_component_diagonals(covariances, ctype, extra)
-        failing = _failing_components(covariances, ctype)
-        if not failing.any():
-            return _params(weights, means, covariances, ctype, float32_hint), False
-        _check_finite_covariances(covariances, ctype, failing)
-        base = float(reg_covar)
+            self._reg = np.full(n_components, reg_covar)
+        base = reg_covar
         if not base > 0.0:
             variance = float(np.mean(pooled_variances(stats)))
             base = 1e-6 * variance if np.isfinite(variance) and variance > 0.0 else 1e-6
-        new_events = []
-        for k in np.flatnonzero(failing):
-            current = float(self._reg[k])
-            matrix = _component(covariances, ctype, k)
-            unregularised = _shift_diagonal(matrix, ctype, -current)
-            value = current
-            while True:
-                value = value * 10.0 if value > 0.0 else base
-                if not np.isfinite(value):  # pragma: no cover - a finite matrix always succeeds
-                    raise ValueError(_message(float32_hint))
-                candidate = _shift_diagonal(unregularised, ctype, value)
-                if _factorises(candidate, ctype):
-                    break
-            self._reg[k] = value
-            covariances = _set_component(covariances, ctype, k, candidate)
-            new_events.append(
-                {
-                    "iteration": int(iteration),
-                    "component": None if ctype == "tied" else int(k),
-                    "action": "reg",
-                    "reason": "cholesky",
-                    "reg_covar": value,
-                }
-            )
+        raised = {}
+        while True:
+            try:
+                params = self.fitter.m_step(stats, previous, reg=self._reg)
+                break
+            except IllDefinedCovarianceError as exc:
+                shared = exc.components is None
+                failing = range(n_components) if shared else exc.components
+                for k in failing:
+                    value = float(self._reg[k])
+                    value = value * 10.0 if value > 0.0 else base
+                    if not np.isfinite(value):  # pragma: no cover - finite matrices factorise
+                        raise
+                    self._reg[k] = value
+                    raised[None if shared else int(k)] = value
+        if not raised:
+            return params, False
+        new_events = [
+            {
+                "iteration": int(iteration),
+                "component": k,
+                "action": "reg",
+                "reason": "cholesky",
+                "reg_covar": value,
+            }
+            for k, value in raised.items()
+        ]
         self._record(new_events)
-        return _params(weights, means, covariances, ctype, float32_hint), True
+        return params, True
 
     # ---------------------------------------------------------------------------- reinit
-    def _reinit(
-        self, stats, kparams, weights, means, covariances, iteration, reg_covar, ctype, float32_hint
-    ):
-        failing = _failing_components(covariances, ctype)
-        if ctype == "tied" and failing.any():
-            _check_finite_covariances(covariances, ctype, failing)
-            raise ValueError(
-                _message(float32_hint)
-                + " With covariance_type='tied' the failing covariance is shared by all "
-                "components, so on_degenerate='reinit' cannot repair it; use "
-                "on_degenerate='reg' or a larger reg_covar."
-            )
-        _check_finite_covariances(covariances, ctype, failing)
+    def _reinit(self, stats, previous, iteration, provider, n_threads):
+        n_components = len(stats.nk)
         mean_weight = stats.weight_sum / max(stats.n_rows, 1)
         empty = stats.nk < EMPTY_ROWS * mean_weight
-        collapsed = empty | (failing if ctype != "tied" else False)
+        failing = np.zeros(n_components, dtype=bool)
+        fitter = self.fitter
+        nk, means, covariance = scatter(stats, fitter.reg_covar, fitter.dtype)
+        while True:
+            replaced = empty | failing
+            try:
+                estimate = fitter.model.estimate(
+                    nk,
+                    means,
+                    _with_template(covariance, replaced, stats, fitter),
+                    previous=previous,
+                    prior=fitter.prior,
+                )
+                break
+            except IllDefinedCovarianceError as exc:
+                if exc.components is None:
+                    raise IllDefinedCovarianceError(
+                        None,
+                        ILL_DEFINED_MESSAGE
+                        + f" With covariance_type={fitter.model.name!r} the failing covariance is "
+                        "shared by all components, so on_degenerate='reinit' cannot repair it; "
+                        "use on_degenerate='reg' or a larger reg_covar.",
+                    ) from None
+                new = np.zeros(n_components, dtype=bool)
+                new[list(exc.components)] = True
+                if not (new & ~failing).any():  # pragma: no cover - replaced ones factorise
+                    raise
+                failing |= new
+        collapsed = empty | failing
+        new_means, covariances, factors, decomposition = estimate
+        weights = nk / nk.sum()
         if not collapsed.any():
-            return _params(weights, means, covariances, ctype, float32_hint), False
+            return MixtureParams(
+                weights, new_means, covariances, factors, fitter.model.name, decomposition
+            ), False
 
         collapsed_ids = np.flatnonzero(collapsed)
         n_before = sum(e["action"] == "reinit" for e in self.events)
-        limit = _MAX_REINITS_PER_COMPONENT * len(weights)
+        limit = _MAX_REINITS_PER_COMPONENT * n_components
         if n_before + len(collapsed_ids) > limit:
             raise ValueError(
                 f"on_degenerate='reinit': components collapsed {n_before + len(collapsed_ids)} "
                 f"times by EM iteration {iteration} and reinitialising them does not help: the "
                 "data hold a point mass (duplicated rows) or a flat direction that the "
-                f"components fit with zero variance at reg_covar={reg_covar}. Use "
+                f"components fit with zero variance at reg_covar={fitter.reg_covar}. Use "
                 "on_degenerate='reg' or a larger reg_covar."
             )
-        rows, points = self._worst_rows(kparams, len(collapsed_ids))
-        healthy = ~collapsed
-        if ctype != "tied":
-            covariances = covariances.copy()
-            if healthy.any():
-                template = covariances[healthy].mean(axis=0)
-            else:
-                template = _pooled_covariance(stats, ctype, reg_covar)
-            if not _factorises(template, ctype):
-                raise ValueError(
-                    _message(float32_hint)
-                    + " on_degenerate='reinit' found no usable covariance to restart the "
-                    "collapsed components with (every component collapsed and the data have no "
-                    "variance); use on_degenerate='reg' or a larger reg_covar."
-                )
+        rows, points = self._worst_rows(provider, previous, len(collapsed_ids), n_threads)
         weights = weights.copy()
-        means = means.copy()
+        new_means = new_means.copy()
         new_events = []
         for j, k in enumerate(collapsed_ids):
-            means[k] = points[j]
-            weights[k] = 1.0 / len(weights)
-            if ctype != "tied":
-                covariances[k] = template
+            new_means[k] = points[j]
+            weights[k] = 1.0 / n_components
             new_events.append(
                 {
                     "iteration": int(iteration),
@@ -344,55 +344,62 @@ class DegenerateHandler:
             )
         weights /= weights.sum()
         self._record(new_events)
-        return _params(weights, means, covariances, ctype, float32_hint), True
+        return MixtureParams(
+            weights, new_means, covariances, factors, fitter.model.name, decomposition
+        ), True
 
-    def _worst_rows(self, kparams, n_wanted):
+    def _worst_rows(self, provider, previous, n_wanted, n_threads):
         """Indices and values of the ``n_wanted`` worst-explained rows, distinct if possible.
 
         One scoring pass keeps only a few candidates per chunk (the rows with the lowest
         log-likelihood and a positive weight), so memory does not grow with the data.
         """
-        if self.chunks is None:
+        if provider is None:
             raise ValueError(
-                "on_degenerate='reinit' needs a pass over the rows, which this data engine "
-                "does not provide; use on_degenerate='reg'."
+                "on_degenerate='reinit' needs a pass over the rows, which was not provided; "
+                "use on_degenerate='reg'."
             )
-        n_keep = n_wanted * _CANDIDATES_PER_COMPONENT
-        best_ll = np.empty(0)
-        best_rows = np.empty(0, dtype=np.int64)
-        best_points = np.empty((0, kparams.means.shape[1]))
-        for start, X, sample_weight in self.chunks():
-            lse, _, _ = score_chunk(X, kparams, n_threads=self.n_threads)
-            if sample_weight.size:
-                lse = np.where(sample_weight > 0, lse, np.inf)
-            take = min(n_keep, len(lse))
-            local = np.argpartition(lse, take - 1)[:take]
-            local = local[np.isfinite(lse[local])]
-            best_ll = np.concatenate([best_ll, lse[local]])
-            best_rows = np.concatenate([best_rows, start + local])
-            best_points = np.concatenate([best_points, np.asarray(X[local], dtype=np.float64)])
-            # Stable order (log-likelihood, then row index): ties resolve the same way for
-            # any chunking, so the choice is deterministic.
-            order = np.lexsort((best_rows, best_ll))[:n_keep]
-            best_ll, best_rows, best_points = best_ll[order], best_rows[order], best_points[order]
-        if best_rows.size == 0:
+        request = WorstRowsRequest(
+            self.fitter.layout(previous), n_wanted * _CANDIDATES_PER_COMPONENT
+        )
+        [worst] = provider.collect([request], n_threads=n_threads)
+        if worst.rows.size == 0:
             raise ValueError("on_degenerate='reinit' found no row with a positive weight.")
         chosen = []
-        for j in range(len(best_rows)):
-            if not any(np.array_equal(best_points[j], best_points[c]) for c in chosen):
+        for j in range(len(worst.rows)):
+            if not any(np.array_equal(worst.points[j], worst.points[c]) for c in chosen):
                 chosen.append(j)
             if len(chosen) == n_wanted:
                 break
         # Fewer distinct rows than collapsed components: reuse them in order.
         chosen = [chosen[i % len(chosen)] for i in range(n_wanted)]
-        return best_rows[chosen], best_points[chosen]
+        return worst.rows[chosen], worst.points[chosen]
 
     def _record(self, new_events):
         self.events.extend(new_events)
         _warn(new_events)
 
 
-def initialise(action, make_params, *, reg_covar, random_state, chunks=None):
+def _with_template(covariance, replaced, stats, fitter):
+    """The scatter with the ``replaced`` components' replaced by the healthy ones' average.
+
+    A pooled scatter has no per-component part to replace (an empty component adds nothing to
+    it); with no healthy component left, the data's own variances (diagonal) are used.
+    """
+    if not replaced.any() or stats.kind == POOLED:
+        return covariance
+    covariance = covariance.copy()
+    healthy = ~replaced
+    if healthy.any():
+        template = covariance[healthy].mean(axis=0)
+    else:
+        variances = pooled_variances(stats) + fitter.reg_covar
+        template = np.diag(variances) if stats.kind == FULL else variances
+    covariance[replaced] = template
+    return covariance
+
+
+def initialise(action, make_params, *, reg_covar, random_state, provider=None, n_threads=None):
     """First parameters under a policy: a failing initialisation is retried, more regularised.
 
     An initialisation (k-means clusters, single rows for 'k-means++' and 'random_from_data')
@@ -410,8 +417,8 @@ def initialise(action, make_params, *, reg_covar, random_state, chunks=None):
     reg_covar : float
     random_state : numpy.random.RandomState
         Rewound before each retry.
-    chunks : callable, optional
-        ``chunks()`` over the rows, to measure the data's variance when ``reg_covar == 0``.
+    provider : ChunkProvider, optional
+        The rows, to measure the data's variance when ``reg_covar == 0``.
 
     Returns
     -------
@@ -425,19 +432,19 @@ def initialise(action, make_params, *, reg_covar, random_state, chunks=None):
 
     >>> import warnings
     >>> import numpy as np
+    >>> from fastgmm.covariance import get_model
     >>> from fastgmm.degenerate import initialise
-    >>> from fastgmm.em import ArrayChunks
-    >>> from fastgmm.stats import MixtureParams, precision_cholesky
+    >>> from fastgmm.em import MaximumLikelihood
+    >>> from fastgmm.providers import ArrayChunks
     >>> X = np.array([[0.0, 1.0], [2.0, 1.0], [4.0, 3.0], [6.0, 3.0]])
     >>> def make_params(reg_covar):
-    ...     covariances = np.zeros((1, 2)) + reg_covar
-    ...     factors = precision_cholesky(covariances, "diag")
-    ...     return MixtureParams(np.ones(1), X[:1].copy(), covariances, factors, "diag")
+    ...     fitter = MaximumLikelihood(get_model("diag"), reg_covar=reg_covar)
+    ...     return fitter.point_params(X[:1], n_samples=4)
     >>> with warnings.catch_warnings(record=True) as caught:
     ...     warnings.simplefilter("always")
     ...     params, events = initialise("reg", make_params, reg_covar=0.0,
     ...                                 random_state=np.random.RandomState(0),
-    ...                                 chunks=ArrayChunks(X).chunks)
+    ...                                 provider=ArrayChunks(X))
     >>> events[0]["action"], events[0]["reg_covar"], caught[0].category.__name__
     ('reg', 3e-06, 'DegenerateComponentWarning')
     """
@@ -446,20 +453,19 @@ def initialise(action, make_params, *, reg_covar, random_state, chunks=None):
     state = random_state.get_state()
     try:
         return make_params(reg_covar), []
-    except ValueError as exc:
-        if not str(exc).startswith(_ILL_DEFINED):
-            raise
+    except IllDefinedCovarianceError as exc:
         failure = exc
     value = float(reg_covar)
-    base = value * 10.0 if value > 0.0 else 1e-6 * _mean_variance(chunks)
-    value = base
+    if value > 0.0:
+        value *= 10.0
+    else:
+        variance = 1.0 if provider is None else data_variance(provider, n_threads=n_threads)
+        value = 1e-6 * variance
     while np.isfinite(value):
         random_state.set_state(state)
         try:
             params = make_params(value)
-        except ValueError as exc:
-            if not str(exc).startswith(_ILL_DEFINED):
-                raise
+        except IllDefinedCovarianceError:
             value *= 10.0
             continue
         event = {
@@ -472,29 +478,6 @@ def initialise(action, make_params, *, reg_covar, random_state, chunks=None):
         _warn([event])
         return params, [event]
     raise failure  # pragma: no cover - finite covariances factorise once reg dominates
-
-
-def _mean_variance(chunks) -> float:
-    """Mean per-feature variance of the rows (weighted), 1.0 if unknown or zero."""
-    if chunks is None:
-        return 1.0
-    n = 0.0
-    shift = total = total_sq = None
-    for _, X, w in chunks():
-        X = np.asarray(X, dtype=np.float64)
-        weights = w if w.size else np.ones(len(X))
-        if shift is None:
-            shift = X[0].copy()  # moments about a row keep their digits far from the origin
-            total = np.zeros_like(shift)
-            total_sq = np.zeros_like(shift)
-        diff = X - shift
-        n += float(weights.sum())
-        total += weights @ diff
-        total_sq += weights @ diff**2
-    if shift is None or not n > 0.0:
-        return 1.0
-    variance = float(np.mean(np.maximum(total_sq / n - (total / n) ** 2, 0.0)))
-    return variance if np.isfinite(variance) and variance > 0.0 else 1.0
 
 
 # ------------------------------------------------------------------------------- helpers
@@ -516,82 +499,3 @@ def _warn(events):
         DegenerateComponentWarning,
         stacklevel=5,
     )
-
-
-def _message(float32_hint):
-    return _ILL_DEFINED + (_FLOAT32_HINT if float32_hint else "")
-
-
-def _params(weights, means, covariances, ctype, float32_hint):
-    prec_chol = precision_cholesky(covariances, ctype, float32_hint=float32_hint)
-    return MixtureParams(weights, means, covariances, prec_chol, ctype)
-
-
-def _component(covariances, ctype, k):
-    return covariances if ctype == "tied" else covariances[k]
-
-
-def _set_component(covariances, ctype, k, value):
-    if ctype == "tied":
-        return value
-    covariances = covariances.copy()
-    covariances[k] = value
-    return covariances
-
-
-def _shift_diagonal(matrix, ctype, value):
-    """``matrix + value * I`` for a full/tied matrix, ``+ value`` for diagonal variances."""
-    if ctype in ("full", "tied"):
-        out = matrix.copy()
-        out[np.diag_indices_from(out)] += value
-        return out
-    return matrix + value
-
-
-def _add_to_component_diagonals(covariances, ctype, extra):
-    if ctype == "tied":
-        return _shift_diagonal(covariances, ctype, float(extra[0]))
-    covariances = covariances.copy()
-    for k in np.flatnonzero(extra > 0):
-        covariances[k] = _shift_diagonal(covariances[k], ctype, float(extra[k]))
-    return covariances
-
-
-def _factorises(matrix, ctype) -> bool:
-    """Whether one component's covariance has a Cholesky factor (positive variances)."""
-    if not np.all(np.isfinite(matrix)):
-        return False
-    if ctype in ("full", "tied"):
-        try:
-            linalg.cholesky(matrix, lower=True)
-        except linalg.LinAlgError:
-            return False
-        return True
-    return bool(np.all(matrix > 0.0))
-
-
-def _failing_components(covariances, ctype) -> np.ndarray:
-    """Boolean mask of the covariances (one for 'tied') without a Cholesky factor."""
-    if ctype == "tied":
-        return np.array([not _factorises(covariances, ctype)])
-    return np.array([not _factorises(c, ctype) for c in covariances], dtype=bool)
-
-
-def _check_finite_covariances(covariances, ctype, failing):
-    """Overflowed covariances cannot be repaired by any policy: say why, plainly."""
-    for k in np.flatnonzero(failing):
-        if not np.all(np.isfinite(_component(covariances, ctype, k))):
-            raise ValueError(
-                f"The covariance of component {k} is not finite: the data's values are too "
-                "large to square in float64. Scale the input data."
-            )
-
-
-def _pooled_covariance(stats, ctype, reg_covar):
-    """A covariance of the data as a whole (diagonal), in the layout of ``ctype``."""
-    variances = pooled_variances(stats) + reg_covar
-    if ctype == "full":
-        return np.diag(variances)
-    if ctype == "diag":
-        return variances
-    return np.float64(variances.mean())

@@ -1,13 +1,14 @@
 """The Dask engine: the same EM over the row blocks of a ``dask.array``, on a cluster.
 
-``GaussianMixture.fit(X)`` with a Dask array ``X`` (rows chunked, columns in one chunk) runs here,
-on the active ``distributed.Client`` or, without one, on Dask's local scheduler. The shape is that
-of Spark's ``GaussianMixture`` and dask-ml's ``KMeans``: each iteration broadcasts the parameters,
-maps the fused statistics kernel (:func:`fastgmm.em.chunk_statistics`) over the blocks, sums the
-statistics on the workers, and runs the M-step on the client. The loop itself is
-:func:`fastgmm.em.run_em`, driven by the estimator's own ``_fit_data`` (``n_init``, warm start,
-verbose output and warnings included): this module only supplies ``collect(kparams, shift)`` and
-the initialisation, so the Dask fit cannot drift from the in-memory one.
+``GaussianMixture.fit(X)`` with a Dask array ``X`` (rows chunked, columns in one chunk) runs on the
+active ``distributed.Client`` or, without one, on Dask's local scheduler. The shape is that of
+Spark's ``GaussianMixture`` and dask-ml's ``KMeans``: each iteration broadcasts the requests of
+the pass, evaluates them on every block (:func:`fastgmm.providers.evaluate`, the same function
+the in-memory and streamed providers run on their chunks), sums the results on the workers, and
+runs the M-step on the client. :class:`DaskChunks` is a provider of the engine like the others
+(:class:`fastgmm.providers.ChunkProvider`): the EM loop, the initialisation, model selection
+and the outlier detector run on it unchanged, so the Dask fit cannot drift from the in-memory
+one.
 
 Decisions, with the alternatives that lost:
 
@@ -28,11 +29,11 @@ Decisions, with the alternatives that lost:
   inside ``thread_limit(1)``, so a worker runs as many kernels as it has task threads and never
   more; parallelism comes from the blocks. No environment variable is touched: Numba's pool may
   already be running in the worker.
-* **Initialisation mirrors** :func:`fastgmm.init.initial_params`. The sample that k-means sees is
-  chosen by :func:`fastgmm.init.sample_rows` itself, run over row *numbers* on the client (its
-  random keys are drawn in row order, independently of the chunking), and only those rows are
+* **Initialisation is** :func:`fastgmm.init.initial_params` **itself**. The sample that k-means
+  sees is drawn by the one reservoir sampler run over row *numbers* on the client (its random
+  keys are drawn in row order, independently of the chunking), and only those rows are
   gathered from the blocks; 'random' ships each block the generator's state at the block's first
-  row. The same ``random_state`` therefore gives the same initial parameters as the in-memory fit
+  row. The same ``random_state`` therefore gives the same initial parameters as a streamed fit
   of the same rows, without the data ever coming to the client.
 """
 
@@ -41,18 +42,15 @@ from __future__ import annotations
 import copy
 import functools
 import math
-import operator
 import sys
 import uuid
 import warnings
-from dataclasses import dataclass
 
 import numpy as np
 
 from ._jit import thread_limit
-from .em import GIVEN, HARD, SOFT, chunk_statistics, params_from_stats
-from .init import _identity_factors, _point_params, kmeans, kmeans_plusplus, sample_rows
-from .stats import KernelParams, MixtureParams, SufficientStats
+from ._reservoir import sample
+from .providers import GIVEN, StatsRequest, combine, evaluate
 from .validation import check_finite_rows
 
 __all__ = [
@@ -60,7 +58,6 @@ __all__ = [
     "DaskChunks",
     "DaskRows",
     "as_dask_chunks",
-    "dask_collect",
     "is_dask_array",
 ]
 
@@ -249,40 +246,23 @@ def _persist(client, collections):
     return persisted
 
 
-@dataclass
-class _Broadcast:
-    """What every block task needs besides its block: the parameters of this pass."""
-
-    kparams: KernelParams
-    shift: np.ndarray
-    mode: int
-
-
-def _random_resp(rng, n_rows, n_components):
-    """The 'random' initialisation's responsibilities of one block (rows drawn in order)."""
-    resp = rng.uniform(size=(n_rows, n_components))
-    resp /= resp.sum(axis=1)[:, None]
-    return resp
-
-
-def _block_statistics(block, weights, payload, rng):
-    """Statistics of one block (a task), computed on one thread."""
+def _block_results(block, weights, requests, offset, rngs):
+    """The answers to every request for one block (a task), computed on one thread."""
     X = _kernel_ready(block)
     w = np.empty(0) if weights is None else _kernel_ready(weights)
-    resp = None
-    if payload.mode == GIVEN:
-        resp = _random_resp(copy.deepcopy(rng), X.shape[0], payload.kparams.means.shape[0])
     # thread_limit(1) as well as n_threads=1: whichever compiled flavour the kernel dispatcher
     # runs, it may use one thread, the task's own.
     with thread_limit(1):
-        return chunk_statistics(
-            X, w, payload.kparams, payload.shift, mode=payload.mode, resp=resp, n_threads=1
-        )
+        return [
+            evaluate(request, X, w, offset, n_threads=1, rng=copy.deepcopy(rng))
+            for request, rng in zip(requests, rngs)
+        ]
 
 
-def _sum_statistics(*parts: SufficientStats) -> SufficientStats:
-    """Left-to-right sum: the order of the tree's leaves, whatever order they finished in."""
-    return functools.reduce(operator.add, parts)
+def _sum_results(*parts):
+    """Left-to-right sums, request by request: the order of the tree's leaves, whatever order
+    they finished in."""
+    return [functools.reduce(combine, answers) for answers in zip(*parts)]
 
 
 def _tree_sum(parts, split_every=SPLIT_EVERY):
@@ -291,7 +271,7 @@ def _tree_sum(parts, split_every=SPLIT_EVERY):
 
     while len(parts) > 1:
         parts = [
-            dask.delayed(_sum_statistics, pure=False)(*parts[i : i + split_every])
+            dask.delayed(_sum_results, pure=False)(*parts[i : i + split_every])
             for i in range(0, len(parts), split_every)
         ]
     return parts[0]
@@ -315,10 +295,10 @@ def _block_method(block, estimator, method, block_info=None):
 
 
 class _RowNumbers:
-    """A chunk provider whose rows are row numbers: drives :func:`fastgmm.init.sample_rows`.
+    """Chunks whose rows are row numbers: drives the reservoir sampler on the client.
 
-    ``sample_rows`` draws one random key per row in row order and keeps the smallest; run over
-    row numbers it picks the same rows as over the data, and returns their numbers.
+    The sampler draws one random key per row in row order and keeps the smallest; run over row
+    numbers it picks the same rows as over the data, and returns their numbers.
     """
 
     def __init__(self, n_samples):
@@ -397,12 +377,11 @@ class DaskRows:
 
 
 class DaskChunks(DaskRows):
-    """A persisted, validated Dask array as the chunk provider of the EM core.
+    """A persisted, validated Dask array as a provider of the engine.
 
-    The Dask twin of :class:`fastgmm.em.ArrayChunks`: instead of ``chunks()`` it offers
-    :meth:`collect` (the summed statistics of every row, computed where the blocks live) and
-    :meth:`initial_params`, which the estimator's ``_fit_data`` picks up. Build it with
-    :func:`as_dask_chunks`. The persisted blocks are released when the object is dropped.
+    The Dask twin of :class:`fastgmm.providers.ArrayChunks`: :meth:`collect` answers a pass's
+    requests where the blocks live, :meth:`sample_rows` gathers only the sampled rows. Build it
+    with :func:`as_dask_chunks`. The persisted blocks are released when the object is dropped.
 
     Attributes
     ----------
@@ -423,11 +402,12 @@ class DaskChunks(DaskRows):
     >>> import dask.array as da
     >>> import numpy as np
     >>> from fastgmm.distributed import as_dask_chunks
-    >>> from fastgmm.stats import KernelParams
-    >>> kp = KernelParams(np.zeros((1, 2)), np.ones((1, 1, 2)), np.zeros(1))
+    >>> from fastgmm.providers import StatsRequest
+    >>> from fastgmm.stats import DIAG, SharedLayout
+    >>> layout = SharedLayout.diagonal(np.ones(1), np.zeros((1, 2)), np.ones((1, 2)))
     >>> with dask.config.set(scheduler="sync"):
     ...     data = as_dask_chunks(da.ones((6, 2), chunks=(4, 2)))
-    ...     stats = data.collect(kp, np.zeros((1, 2)))
+    ...     [stats] = data.collect([StatsRequest(layout, np.zeros((1, 2)), DIAG)])
     >>> data.n_blocks, data.block_rows, stats.n_rows
     (2, (4, 2), 6)
     """
@@ -464,35 +444,52 @@ class DaskChunks(DaskRows):
             return dask.delayed(payload, name=f"fastgmm-params-{uuid.uuid4().hex}", traverse=False)
         return self.client.scatter(payload, broadcast=True, hash=False)
 
-    def collect(self, kparams: KernelParams, shift: np.ndarray, *, mode=SOFT, rngs=None):
-        """Summed :class:`~fastgmm.stats.SufficientStats` of every row (one pass, on the workers).
+    def count_rows(self) -> int:
+        """The number of rows (known: the blocks' lengths were measured when persisting)."""
+        return self.n_samples
 
-        Parameters
-        ----------
-        kparams : KernelParams
-        shift : ndarray of shape (n_components, n_features)
-        mode : int
-            ``fastgmm.em.SOFT`` (EM), ``HARD`` (k-means assignment) or ``GIVEN``.
-        rngs : list, optional
-            For ``GIVEN``: per block, a random generator positioned at the block's first row;
-            the block draws its responsibilities from it.
+    def in_memory(self):
+        """None: the rows stay on the workers."""
+        return None
+
+    def first_row(self) -> np.ndarray:
+        """The first row (fetched alone)."""
+        rows, _ = self.take_rows(np.array([0]))
+        return rows[0]
+
+    def collect(self, requests, *, n_threads=None) -> list:
+        """Answer every request in one pass over the blocks, on the workers.
+
+        The requests are broadcast once; each block task evaluates all of them
+        (:func:`fastgmm.providers.evaluate`), and a fixed tree sums the answers. A ``GIVEN``
+        request that draws random responsibilities gets, per block, a copy of its generator
+        advanced to the block's first row, so the draws are those of one pass in row order.
         """
         import dask
 
-        payload = self._broadcast(
-            _Broadcast(kparams, np.ascontiguousarray(shift, dtype=np.float64), mode)
-        )
-        rngs = [None] * self.n_blocks if rngs is None else rngs
+        requests = list(requests)
+        payload = self._broadcast(requests)
+        block_rngs = [[None] * len(requests) for _ in range(self.n_blocks)]
+        for j, request in enumerate(requests):
+            if isinstance(request, StatsRequest) and request.mode == GIVEN and request.resp is None:
+                n_components = request.layout.n_components
+                for b, rng in enumerate(self.block_generators(request.random_state, n_components)):
+                    block_rngs[b][j] = rng
         parts = [
-            dask.delayed(_block_statistics, pure=False)(x, w, payload, rng)
-            for x, w, rng in zip(self._x_blocks, self._w_blocks, rngs)
-        ]
-        (total,) = self.compute(_tree_sum(parts))
-        if total.n_rows != self.n_samples:  # a lost or duplicated block must not pass silently
-            raise RuntimeError(
-                f"The statistics covered {total.n_rows} rows, but X has {self.n_samples}."
+            dask.delayed(_block_results, pure=False)(x, w, payload, int(start), rngs)
+            for x, w, start, rngs in zip(
+                self._x_blocks, self._w_blocks, self.block_starts, block_rngs
             )
-        return total
+        ]
+        (results,) = self.compute(_tree_sum(parts))
+        for result in results:
+            n_rows = getattr(result, "n_rows", None)
+            if n_rows is not None and n_rows != self.n_samples:
+                # A lost or duplicated block must not pass silently.
+                raise RuntimeError(
+                    f"The statistics covered {n_rows} rows, but X has {self.n_samples}."
+                )
+        return results
 
     def take_rows(self, rows):
         """Rows ``rows`` (global, increasing) and their weights, gathered from their blocks.
@@ -512,14 +509,19 @@ class DaskChunks(DaskRows):
             task = dask.delayed(_take_rows, pure=False, nout=2)
             parts.append(task(self._x_blocks[b], self._w_blocks[b], local))
         gathered = self.compute(*parts)
-        sample = np.ascontiguousarray(np.concatenate([x for x, _ in gathered]))
+        sample_ = np.ascontiguousarray(np.concatenate([x for x, _ in gathered]))
         weights = None if self.sample_weight is None else np.concatenate([w for _, w in gathered])
-        return sample, weights
+        return sample_, weights
 
     def sample_rows(self, size, random_state):
-        """The sample :func:`fastgmm.init.sample_rows` draws from the same rows and generator."""
-        _, _, rows = sample_rows(_RowNumbers(self.n_samples), size, random_state)
-        return self.take_rows(rows)
+        """The uniform sample a stream of the same rows gives with the same generator:
+        ``(rows, weights or None, row numbers)``."""
+        numbers = _RowNumbers(self.n_samples)
+        _, _, rows = sample(
+            numbers.chunks, size, random_state, n_features=1, dtype=np.int64, n_rows=self.n_samples
+        )
+        picked, weights = self.take_rows(rows)
+        return picked, weights, rows
 
     def block_generators(self, random_state, n_per_row):
         """Per block, a copy of ``random_state`` advanced to the block's first row.
@@ -534,17 +536,12 @@ class DaskChunks(DaskRows):
                 random_state.uniform(size=(min(_CLIENT_ROWS, n_rows - start), n_per_row))
         return generators
 
-    @staticmethod
-    def initial_params(data, **kwargs) -> MixtureParams:
-        """:func:`dask_initial_params` (the estimator calls ``data.initial_params(data, ...)``)."""
-        return dask_initial_params(data, **kwargs)
-
 
 def as_dask_chunks(X, sample_weight=None, *, min_samples=1, estimator_name="fastgmm"):
     """Validate a Dask array, persist it on the active scheduler, and wrap it for the EM core.
 
-    For engines built on the statistics pass (model selection, outlier detection): the result's
-    :meth:`DaskChunks.collect` is a ``collect(kparams, shift)`` for :func:`fastgmm.em.run_em`.
+    The result is a provider of the engine (:class:`fastgmm.providers.ChunkProvider`) for
+    every fit: ``GaussianMixture``, model selection and the outlier detector.
 
     Parameters
     ----------
@@ -605,106 +602,6 @@ def as_dask_chunks(X, sample_weight=None, *, min_samples=1, estimator_name="fast
         (total,) = data.compute(data.sample_weight.sum())
         if not total > 0:
             raise ValueError("sample_weight is all zero: at least one weight must be > 0.")
-    return data
-
-
-def dask_collect(data: DaskChunks, kparams: KernelParams, shift: np.ndarray, *, mode=SOFT):
-    """Summed statistics of every row of ``data`` under ``kparams``: :meth:`DaskChunks.collect`.
-
-    Examples
-    --------
-    >>> import dask
-    >>> import dask.array as da
-    >>> import numpy as np
-    >>> from fastgmm.distributed import as_dask_chunks, dask_collect
-    >>> from fastgmm.stats import KernelParams
-    >>> with dask.config.set(scheduler="sync"):
-    ...     data = as_dask_chunks(da.ones((6, 2), chunks=(3, 2)))
-    ...     kp = KernelParams(np.zeros((1, 2)), np.ones((1, 1, 2)), np.zeros(1))
-    ...     stats = dask_collect(data, kp, np.zeros((1, 2)))
-    >>> stats.n_rows, stats.nk
-    (6, array([6.]))
-    """
-    return data.collect(kparams, shift, mode=mode)
-
-
-# ------------------------------------------------------------------------- initialisation
-def dask_initial_params(
-    data: DaskChunks,
-    *,
-    method: str,
-    n_components: int,
-    covariance_type: str,
-    reg_covar: float,
-    random_state,
-    init_sample: int,
-    n_threads=None,
-    float32_hint=False,
-) -> MixtureParams:
-    """:func:`fastgmm.init.initial_params` for Dask data, step by step the same.
-
-    The sample (at most ``init_sample`` rows) is gathered to the client, k-means runs there on
-    ``n_threads`` threads, and the hard assignment of every row is one distributed pass. With the
-    same ``random_state`` the result equals the in-memory initialisation of the same rows (to
-    rounding, as the statistics are summed per block).
-    """
-    n_samples, n_features = data.n_samples, data.n_features
-    if method in ("kmeans", "k-means++"):
-        sample, weights = data.sample_rows(init_sample, random_state)
-        if method == "k-means++":
-            centres, _ = kmeans_plusplus(sample, n_components, random_state, weights, n_threads)
-            return _point_params(centres, n_samples, covariance_type, reg_covar, float32_hint)
-        centres = kmeans(sample, n_components, random_state, weights, n_threads=n_threads)
-        kparams = KernelParams(
-            centres,
-            _identity_factors(covariance_type, n_components, n_features),
-            np.zeros(n_components),
-        )
-        stats = data.collect(kparams, centres, mode=HARD)
-    elif method == "random":
-        # Any origin near the data keeps the moments' digits: the first block's mean.
-        (centre,) = data.compute(data.X.blocks[0].mean(axis=0, dtype=np.float64))
-        shift = np.ascontiguousarray(np.broadcast_to(centre, (n_components, n_features)))
-        kparams = KernelParams(
-            shift,
-            _identity_factors(covariance_type, n_components, n_features),
-            np.zeros(n_components),
-        )
-        rngs = data.block_generators(random_state, n_components)
-        stats = data.collect(kparams, shift, mode=GIVEN, rngs=rngs)
-    elif method == "random_from_data":
-        points, _ = data.sample_rows(n_components, random_state)
-        points = points.astype(np.float64)
-        return _point_params(points, n_samples, covariance_type, reg_covar, float32_hint)
-    else:  # pragma: no cover - validated by the estimator
-        raise ValueError(f"Unknown init_params {method!r}.")
-    params = params_from_stats(stats, covariance_type, reg_covar, float32_hint=float32_hint)
-    # As sklearn: initial weights are nk / n_samples, not renormalised.
-    params.weights = (stats.nk + 10 * np.finfo(np.float64).eps) / stats.weight_sum
-    return params
-
-
-# ------------------------------------------------------------------ estimator entry points
-def fit(estimator, X, sample_weight=None) -> DaskChunks:
-    """``estimator.fit(X)`` for a Dask array: validate, persist, and run the shared EM driver.
-
-    Called by ``GaussianMixture._fit`` (after parameter validation). Returns the data so that
-    ``fit_predict`` can label the persisted rows.
-    """
-    name = type(estimator).__name__
-    X = _prepare(X, name, min_samples=2, stacklevel=6)
-    if X.shape[0] < estimator.n_components:
-        raise ValueError(
-            "Expected n_samples >= n_components "
-            f"but got n_components = {estimator.n_components}, "
-            f"n_samples = {X.shape[0]}"
-        )
-    data = as_dask_chunks(X, sample_weight, min_samples=2, estimator_name=name)
-    # What validate_data(reset=True) records for an array without column names.
-    estimator.n_features_in_ = data.n_features
-    if hasattr(estimator, "feature_names_in_"):
-        del estimator.feature_names_in_
-    estimator._fit_data(data)
     return data
 
 

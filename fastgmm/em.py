@@ -1,490 +1,307 @@
-"""The EM loop over any provider of row chunks.
+"""The one EM loop: runs advance together, one pass over the data per iteration.
 
-``run_em`` does not know where rows come from: an in-memory array, a file read chunk by chunk or
-(through :mod:`fastgmm.distributed`) Dask blocks all reduce to "give me the summed statistics of
-every row under these parameters". That function is passed in as ``collect``; the loop adds the
-convergence test, the lower-bound history and the M-step, exactly as scikit-learn orders them.
+Every fit goes through :func:`run_em`: a ``GaussianMixture`` fit (one run per initialisation),
+model selection (every candidate of the grid, all advancing in the same passes), the outlier
+detector and the variational mixture, on any provider (arrays, streamed files, Dask blocks).
+An :class:`EMRun` holds one run's state; what differs between estimators is the *fitter*
+it is given (:class:`MaximumLikelihood` here; the variational mixture brings its own), which
+says what a pass must compute, how the M-step turns statistics into parameters, and what the
+lower bound is::
+
+    params ──► provider.collect([fitter.request(params), ...]) ──► stats   # one pass, all runs
+    params ◄── fitter.m_step(stats, previous)                               # per run
+    lower bound, convergence, on_degenerate, interrupt check                # per run, here
+
+As in scikit-learn, the lower bound of iteration ``t`` is computed from the E-step of the
+parameters *entering* iteration ``t`` (for maximum likelihood: their mean log-likelihood), and
+the run has converged when it changed by less than ``tol``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
 from . import _interrupts
-from ._kernels.blocks import BLOCK, GEMM_MIN_FEATURES
-from ._kernels.estep import (
-    GIVEN,
-    HARD,
-    SOFT,
-    em_statistics,
-    feature_scores,
-    feature_statistics,
-    score_rows,
-)
-from .stats import (
-    KernelParams,
-    MixtureParams,
-    SufficientStats,
-    kernel_params,
-    m_step,
-    precision_cholesky,
-    unpack_feature_statistics,
+from .covariance import CovarianceModel
+from .providers import SOFT, StatsRequest
+from .stats import DIAG, FULL, POOLED, MixtureParams, SufficientStats, scatter
+
+__all__ = ["EMRun", "MaximumLikelihood", "run_em"]
+
+_NON_FINITE = (
+    "The log-likelihood became non-finite during EM; the data or the parameters contain values "
+    "too large for float64."
 )
 
-__all__ = [
-    "GIVEN",
-    "HARD",
-    "SOFT",
-    "ArrayChunks",
-    "EMResult",
-    "chunk_statistics",
-    "collect_statistics",
-    "params_from_stats",
-    "run_em",
-    "score_chunk",
-]
 
-# Bytes allowed for the per-slot partial statistics of one kernel call.
-_PARTIALS_BUDGET = 256 * 2**20
-# Upper bound on slots: enough to keep 64 threads busy, few enough that the final reduction and
-# the partial buffers stay small.
-_MAX_SLOTS = 64
-
-
-def block_rows_for(n_features: int, s2_rows: int, itemsize: int = 8) -> int:
-    """Rows per E-step block for a problem shape and the data's item size (4 for float32).
-
-    The loop kernels want blocks that stay in L1/L2 (``BLOCK`` rows). The BLAS path (full
-    covariances from ``GEMM_MIN_FEATURES`` features) wants larger products to amortise BLAS's
-    packing. Measured (one thread): on N=1e4, D=128, K=16 1024-row blocks take 20% less time
-    than 256-row ones, and 2048 rows gain nothing more; on D=32, K=32 blocks beyond 1024 rows
-    were slower. Single-precision BLAS prefers 512 rows (2 threads, N=2e5, D=128, K=16: 0.98 s
-    against 1.11 s with 1024 rows; D=32, K=32: 0.25 s against 0.29 s).
-    """
-    if s2_rows == 1 or n_features < GEMM_MIN_FEATURES:
-        return BLOCK
-    most = 512 if itemsize == 4 else 1024
-    return int(min(most, max(BLOCK, (2**17 // n_features) // 64 * 64)))
-
-
-def n_slots_for(
-    n_rows: int, n_components: int, s2_rows: int, n_features: int, block: int = BLOCK
-) -> int:
-    """Number of partial-statistics slots for a kernel call.
-
-    Depends only on the problem's shape, never on the thread count, so the order of every sum is
-    fixed and results are bit-identical for any number of threads.
-    """
-    n_blocks = max(1, -(-n_rows // block))
-    per_slot = 8 * n_components * (1 + n_features + s2_rows * n_features)
-    return int(max(1, min(n_blocks, _MAX_SLOTS, _PARTIALS_BUDGET // max(per_slot, 1))))
-
-
-class ArrayChunks:
-    """An in-memory data set as the chunk provider of the EM core.
-
-    A writable C-contiguous array is handed to the kernels whole (they parallelise inside).
-    A read-only array (a memory map) is copied through a reusable buffer in pieces, because
-    Numba compiles read-only arrays as a separate type: one compiled signature is enough.
+class MaximumLikelihood:
+    """The fitter of ``GaussianMixture``: maximum-likelihood EM for one covariance model.
 
     Parameters
     ----------
-    X : ndarray of shape (n_samples, n_features), float32 or float64, C-contiguous
-    sample_weight : ndarray of shape (n_samples,) or None
+    model : CovarianceModel
+    reg_covar : float
+        Added to the diagonal of every covariance estimate.
+    dtype : numpy dtype
+        The data's dtype (scikit-learn's ``10 eps`` guard on empty components uses it).
+    prior : optional
+        A conjugate prior for MAP estimates (models that support one).
 
     Examples
     --------
     >>> import numpy as np
-    >>> from fastgmm.em import ArrayChunks
-    >>> data = ArrayChunks(np.zeros((5, 2)))
-    >>> [(offset, X.shape, weights.size) for offset, X, weights in data.chunks()]
-    [(0, (5, 2), 0)]
+    >>> from fastgmm.covariance import get_model
+    >>> from fastgmm.em import MaximumLikelihood
+    >>> from fastgmm.providers import ArrayChunks
+    >>> fitter = MaximumLikelihood(get_model("diag"), reg_covar=1e-6)
+    >>> X = np.array([[0.0, 1.0], [2.0, -1.0], [4.0, 1.0]])
+    >>> start = fitter.point_params(X[[0, 2]], n_samples=3)  # components on rows 0 and 2
+    >>> start.covariances  # reg_covar on the diagonal: one row has no spread
+    array([[1.e-06, 1.e-06],
+           [1.e-06, 1.e-06]])
+    >>> [stats] = ArrayChunks(X).collect([fitter.request(start)])
+    >>> stats.nk.round(3)  # the middle row is as near to both: half of it goes to each
+    array([1.5, 1.5])
+    >>> fitter.m_step(stats, start).means.round(3)
+    array([[0.667, 0.333],
+           [3.333, 0.333]])
     """
 
-    _COPY_ROWS = 1 << 16
+    want_entropy = False
 
-    def __init__(self, X: np.ndarray, sample_weight: np.ndarray | None = None):
-        self.X = X
-        self.sample_weight = (
-            np.empty(0) if sample_weight is None else np.ascontiguousarray(sample_weight, float)
+    def __init__(self, model: CovarianceModel, *, reg_covar: float, dtype=np.float64, prior=None):
+        self.model = model
+        self.reg_covar = float(reg_covar)
+        self.dtype = np.dtype(dtype)
+        self.prior = prior
+
+    @property
+    def kind(self) -> int:
+        """The statistics kind the M-step needs."""
+        return self.model.statistics
+
+    def layout(self, params: MixtureParams):
+        """The kernels' layout of ``params``."""
+        return self.model.layout(params)
+
+    def request(self, params: MixtureParams, *, mode: int = SOFT) -> StatsRequest:
+        """What an EM pass must compute for ``params``."""
+        shift = np.ascontiguousarray(params.means, dtype=np.float64)
+        return StatsRequest(self.layout(params), shift, self.kind, mode)
+
+    def m_step(self, stats: SufficientStats, previous=None, *, reg=None) -> MixtureParams:
+        """Parameters from statistics; ``reg`` overrides ``reg_covar`` per component (K,).
+
+        Raises
+        ------
+        IllDefinedCovarianceError
+            A covariance is not positive definite.
+        """
+        nk, means, covariance = scatter(stats, self.reg_covar if reg is None else reg, self.dtype)
+        means, covariances, factors, decomposition = self.model.estimate(
+            nk, means, covariance, previous=previous, prior=self.prior
         )
-        self.n_samples, self.n_features = X.shape
-        self.dtype = X.dtype
-
-    def chunks(self) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
-        """Yield ``(row_offset, X_chunk, sample_weight_chunk)`` covering every row once."""
-        if self.X.flags.writeable and self.X.flags.c_contiguous:
-            yield 0, self.X, self.sample_weight
-            return
-        buffer = np.empty((min(self._COPY_ROWS, self.n_samples), self.n_features), self.dtype)
-        for start in range(0, self.n_samples, self._COPY_ROWS):
-            stop = min(start + self._COPY_ROWS, self.n_samples)
-            piece = buffer[: stop - start]
-            piece[...] = self.X[start:stop]
-            weights = self.sample_weight[start:stop] if self.sample_weight.size else np.empty(0)
-            yield start, piece, weights
-
-
-def chunk_statistics(
-    X: np.ndarray,
-    sample_weight: np.ndarray,
-    kparams: KernelParams,
-    shift: np.ndarray,
-    *,
-    mode: int = SOFT,
-    resp: np.ndarray | None = None,
-    n_threads: int | None = None,
-) -> SufficientStats:
-    """Sufficient statistics of one chunk (the fused E-step).
-
-    ``shift`` is the origin of the moments for the per-component kernel; the feature-map kernel
-    (small full models, all diagonal ones) takes its moments about the centre of the means, and
-    the returned statistics say which in their ``shift``.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from fastgmm.stats import MixtureParams, kernel_params
-    >>> X = np.array([[0.0, 0.0], [0.2, 0.1], [5.0, 5.0], [5.2, 4.9]])
-    >>> params = MixtureParams(np.array([0.5, 0.5]), np.array([[0.0, 0.0], [5.0, 5.0]]), None,
-    ...                        np.ones((2, 2)), "diag")  # unit variances
-    >>> from fastgmm.em import chunk_statistics
-    >>> stats = chunk_statistics(X, np.empty(0), kernel_params(params), params.means)
-    >>> stats.nk.round(6), stats.n_rows  # two rows per component
-    (array([2., 2.]), 4)
-    """
-    single = X.dtype == np.float32
-    fmap = kparams.feature_map(X.dtype)
-    if single and fmap is None and not kparams.single_precision_suits():
-        return _widened_statistics(X, sample_weight, kparams, shift, mode, resp, n_threads)
-    stats = _statistics_in_input_dtype(
-        X, sample_weight, kparams, shift, fmap, mode, resp, n_threads
-    )
-    if single and not stats.is_finite():
-        # A single-precision product overflowed (3.4e38: rows some 1e19 from a component, whose
-        # squares float64 still holds). Overflow never goes unnoticed: an infinity stays
-        # infinite or turns into NaN in every sum it enters, except exp(-inf) = 0, which is
-        # also what float64 gives for such a row.
-        return _widened_statistics(X, sample_weight, kparams, shift, mode, resp, n_threads)
-    return stats
-
-
-def _statistics_in_input_dtype(X, sample_weight, kparams, shift, fmap, mode, resp, n_threads):
-    """:func:`chunk_statistics` by the feature-map kernel (``fmap`` given) or per component."""
-    n_components, n_features = kparams.means.shape
-    s2_rows = kparams.prec.shape[1]
-    resp_in = np.empty((0, n_components)) if resp is None else resp
-    if fmap is not None:
-        n_map = fmap.coef.shape[0]
-        packed, log_lik, weight_sum = feature_statistics(
-            X,
-            sample_weight,
-            fmap.centre,
-            fmap.coef,
-            fmap.pairs,
-            resp_in,
-            mode,
-            n_slots_for(X.shape[0], n_components, 1, n_map, BLOCK),
-            BLOCK,
-            n_threads=n_threads,
-        )
-        nk, s1, s2 = unpack_feature_statistics(packed, fmap)
-        shift = np.broadcast_to(fmap.centre, (n_components, n_features))
-        return SufficientStats(nk, s1, s2, shift, float(log_lik), float(weight_sum), X.shape[0])
-    block = block_rows_for(n_features, s2_rows, X.itemsize)
-    nk, s1, s2, log_lik, weight_sum = em_statistics(
-        X,
-        sample_weight,
-        kparams.means,
-        kparams.prec,
-        kparams.log_const,
-        shift,
-        resp_in,
-        mode,
-        n_slots_for(X.shape[0], n_components, s2_rows, n_features, block),
-        block,
-        n_threads=n_threads,
-    )
-    return SufficientStats(nk, s1, s2, shift, float(log_lik), float(weight_sum), X.shape[0])
-
-
-# Rows per float64 piece of an ill-conditioned float32 chunk: 32 MB of widened rows at most.
-_WIDEN_BYTES = 32 * 2**20
-
-
-def _widened_statistics(X, sample_weight, kparams, shift, mode, resp, n_threads):
-    """:func:`chunk_statistics` of float32 rows computed in float64, a piece at a time.
-
-    For models too ill-conditioned for single-precision products (see
-    ``fastgmm.stats.SINGLE_PRECISION_MAX_COND``). The pieces bound the extra memory; their size
-    depends only on the shape, so results stay the same for any thread count.
-    """
-    step = max(BLOCK, _WIDEN_BYTES // (8 * X.shape[1]))
-    total = None
-    for start in range(0, max(X.shape[0], 1), step):  # one (empty) piece for an empty chunk
-        stop = min(start + step, X.shape[0])
-        stats = chunk_statistics(
-            X[start:stop].astype(np.float64),
-            sample_weight[start:stop] if sample_weight.size else sample_weight,
-            kparams,
-            shift,
-            mode=mode,
-            resp=None if resp is None else resp[start:stop],
-            n_threads=n_threads,
-        )
-        total = stats if total is None else total + stats
-    return total
-
-
-def collect_statistics(
-    chunks: Iterable[tuple[int, np.ndarray, np.ndarray]],
-    kparams: KernelParams,
-    shift: np.ndarray,
-    *,
-    mode: int = SOFT,
-    resp: np.ndarray | None = None,
-    n_threads: int | None = None,
-) -> SufficientStats:
-    """Sum the statistics of every chunk, in order.
-
-    ``resp`` (all rows' responsibilities, for ``mode=GIVEN``) is sliced alongside the chunks.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from fastgmm.stats import MixtureParams, kernel_params
-    >>> X = np.array([[0.0, 0.0], [0.2, 0.1], [5.0, 5.0], [5.2, 4.9]])
-    >>> params = MixtureParams(np.array([0.5, 0.5]), np.array([[0.0, 0.0], [5.0, 5.0]]), None,
-    ...                        np.ones((2, 2)), "diag")  # unit variances
-    >>> from fastgmm.em import ArrayChunks, collect_statistics
-    >>> total = collect_statistics(ArrayChunks(X).chunks(), kernel_params(params), params.means)
-    >>> total.weight_sum, total.n_rows
-    (4.0, 4)
-    """
-    total = None
-    for start, X, sample_weight in chunks:
-        chunk_resp = None if resp is None else resp[start : start + X.shape[0]]
-        stats = chunk_statistics(
-            X, sample_weight, kparams, shift, mode=mode, resp=chunk_resp, n_threads=n_threads
-        )
-        total = stats if total is None else total + stats
-    if total is None:
-        raise ValueError("The data provided no rows.")
-    return total
-
-
-def score_chunk(
-    X: np.ndarray,
-    kparams: KernelParams,
-    *,
-    want_resp: bool = False,
-    want_labels: bool = False,
-    n_threads: int | None = None,
-    out_lse: np.ndarray | None = None,
-    out_resp: np.ndarray | None = None,
-    out_labels: np.ndarray | None = None,
-):
-    """Per-row log-likelihoods, and optionally responsibilities and labels, of one chunk.
-
-    Returns
-    -------
-    log_lik : ndarray of shape (n_samples,)
-    resp : ndarray of shape (n_samples, n_components), or (0, n_components) unless wanted
-    labels : ndarray of shape (n_samples,), int64, or (0,) unless wanted
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from fastgmm.stats import MixtureParams, kernel_params
-    >>> X = np.array([[0.0, 0.0], [0.2, 0.1], [5.0, 5.0], [5.2, 4.9]])
-    >>> params = MixtureParams(np.array([0.5, 0.5]), np.array([[0.0, 0.0], [5.0, 5.0]]), None,
-    ...                        np.ones((2, 2)), "diag")  # unit variances
-    >>> from fastgmm.em import score_chunk
-    >>> log_lik, resp, labels = score_chunk(
-    ...     X, kernel_params(params), want_resp=True, want_labels=True)
-    >>> labels, resp.sum(axis=1).round(12)
-    (array([0, 0, 1, 1]), array([1., 1., 1., 1.]))
-    """
-    n_samples = X.shape[0]
-    n_components = kparams.means.shape[0]
-    lse = np.empty(n_samples) if out_lse is None else out_lse
-    if out_resp is None:
-        out_resp = np.empty((n_samples if want_resp else 0, n_components))
-    if out_labels is None:
-        out_labels = np.empty(n_samples if want_labels else 0, dtype=np.int64)
-    fmap = kparams.feature_map()  # scoring is float64 whatever the dtype (see score_rows)
-    if fmap is not None:
-        feature_scores(
-            X,
-            fmap.centre,
-            fmap.coef,
-            fmap.pairs,
-            lse,
-            out_resp,
-            out_labels,
-            BLOCK,
-            n_threads=n_threads,
-        )
-        return lse, out_resp, out_labels
-    score_rows(
-        X,
-        kparams.means,
-        kparams.prec,
-        kparams.log_const,
-        lse,
-        out_resp,
-        out_labels,
-        block_rows_for(X.shape[1], kparams.prec.shape[1]),
-        n_threads=n_threads,
-    )
-    _check_scores(lse)
-    return lse, out_resp, out_labels
-
-
-def _check_scores(lse: np.ndarray) -> None:
-    """Refuse rows whose log-likelihood is beyond float64 (their responsibilities would be NaN)."""
-    bad = ~np.isfinite(lse)
-    if bad.any():
-        raise ValueError(
-            f"The log-likelihood of {int(bad.sum())} row(s) is not representable in float64 "
-            f"(the first is row {int(np.argmax(bad))}): the values lie too far from every "
-            "component. Rescale the data or remove those rows."
+        return MixtureParams(
+            nk / nk.sum(), means, covariances, factors, self.model.name, decomposition
         )
 
+    def initial_params(self, stats: SufficientStats, reg=None) -> MixtureParams:
+        """The M-step of an initialisation: weights ``nk / n_samples``, not renormalised.
 
-def params_from_stats(
-    stats: SufficientStats, covariance_type: str, reg_covar: float, *, float32_hint=False
-) -> MixtureParams:
-    """The M-step: statistics to parameters, with the precision factors.
+        scikit-learn's ``_initialize`` keeps its ``10 eps``-guarded counts over the number of
+        rows as the first weights; the first E-step normalises them. Kept for identical lower
+        bounds.
+        """
+        params = self.m_step(stats, reg=reg)
+        params.weights = (stats.nk + 10 * np.finfo(self.dtype).eps) / stats.weight_sum
+        return params
 
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from fastgmm.stats import MixtureParams, kernel_params
-    >>> X = np.array([[0.0, 0.0], [0.2, 0.1], [5.0, 5.0], [5.2, 4.9]])
-    >>> params = MixtureParams(np.array([0.5, 0.5]), np.array([[0.0, 0.0], [5.0, 5.0]]), None,
-    ...                        np.ones((2, 2)), "diag")  # unit variances
-    >>> from fastgmm.em import chunk_statistics, params_from_stats
-    >>> stats = chunk_statistics(X, np.empty(0), kernel_params(params), params.means)
-    >>> params_from_stats(stats, "diag", reg_covar=1e-6).means.round(2)
-    array([[0.1 , 0.05],
-           [5.1 , 4.95]])
-    """
-    weights, means, covariances = m_step(stats, covariance_type, reg_covar)
-    prec_chol = precision_cholesky(covariances, covariance_type, float32_hint=float32_hint)
-    return MixtureParams(weights, means, covariances, prec_chol, covariance_type)
+    def point_params(self, points: np.ndarray, n_samples: int, reg=None) -> MixtureParams:
+        """Components placed on single rows (scikit-learn's one-hot initialisations).
+
+        Each component's statistics are those of one row: count ``1 + 10 eps``, mean the row
+        divided by that count (scikit-learn's arithmetic), scatter zero, so its covariance is
+        ``reg_covar`` times the identity.
+        """
+        n_components, n_features = points.shape
+        nk = np.full(n_components, 1.0 + 10 * np.finfo(self.dtype).eps)
+        reg = self.reg_covar if reg is None else float(np.max(reg))
+        kind_shape = {
+            FULL: (n_components, n_features, n_features),
+            DIAG: (n_components, n_features),
+            POOLED: (n_features, n_features),
+        }[self.kind]
+        covariance = np.zeros(kind_shape)
+        if self.kind == DIAG:
+            covariance += reg
+        else:
+            covariance[..., np.arange(n_features), np.arange(n_features)] = reg
+        means = np.asarray(points, dtype=np.float64) / nk[:, None]
+        means, covariances, factors, decomposition = self.model.estimate(
+            nk, means, covariance, prior=self.prior
+        )
+        return MixtureParams(
+            nk / n_samples, means, covariances, factors, self.model.name, decomposition
+        )
+
+    def lower_bound(self, stats: SufficientStats, params: MixtureParams) -> float:
+        """The mean log-likelihood of the E-step's parameters."""
+        return stats.mean_log_likelihood
 
 
-@dataclass
-class EMResult:
-    """Outcome of one EM run from one initialisation (see :func:`run_em`).
-
-    Examples
-    --------
-    >>> from fastgmm.em import EMResult
-    >>> EMResult(params=None, lower_bound=-1.5, lower_bounds=[-2.0, -1.5], n_iter=2).converged
-    False
-    """
-
-    params: MixtureParams
-    lower_bound: float
-    lower_bounds: list = field(default_factory=list)
-    n_iter: int = 0
-    converged: bool = False
-
-
-def run_em(
-    params: MixtureParams,
-    collect: Callable[[KernelParams, np.ndarray], SufficientStats],
-    *,
-    reg_covar: float,
-    tol: float,
-    max_iter: int,
-    lower_bound: float = -np.inf,
-    on_iteration: Callable[[int, float], None] | None = None,
-    float32_hint: bool = False,
-    degenerate=None,
-) -> EMResult:
-    """Run EM from ``params`` until the lower bound changes by less than ``tol``.
+class EMRun:
+    """One EM run from one start, advanced one pass at a time by :func:`run_em`.
 
     Parameters
     ----------
+    fitter : MaximumLikelihood or another fitter
     params : MixtureParams
-        Starting parameters.
-    collect : callable
-        ``collect(kernel_params, shift)`` returns the summed :class:`SufficientStats` of all rows
-        (soft responsibilities) under those parameters.
-    reg_covar, tol, max_iter
+        The starting parameters.
+    tol, max_iter : float, int
         As in scikit-learn.
     lower_bound : float
-        Lower bound before the first iteration (``-inf`` unless warm-starting).
-    on_iteration : callable, optional
-        Called as ``on_iteration(n_iter, change)`` after each iteration (verbose output).
+        The lower bound before the first iteration (``-inf`` unless warm-starting).
     degenerate : fastgmm.degenerate.DegenerateHandler, optional
         Runs the M-step under an ``on_degenerate`` policy (default: scikit-learn's, raise).
-        When it reinitialises or regularises a component, that iteration cannot be the last:
-        the changed parameters have not been scored yet.
+        When it acts, that iteration cannot be the last: the changed parameters have not been
+        scored yet.
+    on_iteration : callable, optional
+        ``on_iteration(n_iter, change)`` after each iteration (verbose output, progress).
 
-    Notes
-    -----
-    As in scikit-learn, the lower bound of iteration ``t`` is the mean log-likelihood of the
-    parameters *entering* iteration ``t``; the returned parameters are those after its M-step.
+    Attributes
+    ----------
+    params, lower_bound, lower_bounds, n_iter, converged, done, error
+        The run's state; ``error`` holds the exception that ended it when :func:`run_em` was
+        told to catch it.
 
     Examples
     --------
     >>> import numpy as np
-    >>> from fastgmm.stats import MixtureParams, kernel_params
+    >>> from fastgmm.covariance import get_model
+    >>> from fastgmm.em import EMRun, MaximumLikelihood, run_em
+    >>> from fastgmm.providers import ArrayChunks
+    >>> from fastgmm.stats import MixtureParams
     >>> X = np.array([[0.0, 0.0], [0.2, 0.1], [5.0, 5.0], [5.2, 4.9]])
-    >>> params = MixtureParams(np.array([0.5, 0.5]), np.array([[0.0, 0.0], [5.0, 5.0]]), None,
-    ...                        np.ones((2, 2)), "diag")  # unit variances
-    >>> from fastgmm.em import ArrayChunks, collect_statistics, run_em
-    >>> data = ArrayChunks(X)
-    >>> def collect(kparams, shift):
-    ...     return collect_statistics(data.chunks(), kparams, shift)
-    >>> result = run_em(params, collect, reg_covar=1e-6, tol=1e-3, max_iter=100)
-    >>> result.converged, result.params.means.round(2)
+    >>> start = MixtureParams(np.array([0.5, 0.5]), np.array([[0.0, 0.0], [5.0, 5.0]]),
+    ...                       np.ones((2, 2)), np.ones((2, 2)), "diag")
+    >>> fitter = MaximumLikelihood(get_model("diag"), reg_covar=1e-6)
+    >>> run = EMRun(fitter, start, tol=1e-3, max_iter=100)
+    >>> run_em(ArrayChunks(X), [run])
+    3
+    >>> run.converged, run.params.means.round(2)
     (True, array([[0.1 , 0.05],
            [5.1 , 4.95]]))
     """
-    lower_bounds = []
-    converged = False
-    n_iter = 0
-    for n_iter in range(1, max_iter + 1):
+
+    def __init__(
+        self,
+        fitter,
+        params: MixtureParams,
+        *,
+        tol: float,
+        max_iter: int,
+        lower_bound: float = -np.inf,
+        degenerate=None,
+        on_iteration: Callable[[int, float], None] | None = None,
+    ):
+        self.fitter = fitter
+        self.params = params
+        self.tol = float(tol)
+        self.max_iter = int(max_iter)
+        self.lower_bound = lower_bound
+        self.lower_bounds: list[float] = []
+        self.n_iter = 0
+        self.converged = False
+        self.done = self.max_iter == 0
+        self.error: BaseException | None = None
+        self.degenerate = degenerate
+        self.on_iteration = on_iteration
+        self.seconds = 0.0
+
+    def request(self) -> StatsRequest:
+        """What this run needs from the next pass."""
+        return self.fitter.request(self.params)
+
+    def advance(self, stats: SufficientStats, provider=None, *, n_threads=None) -> None:
+        """Take the statistics of the pass: lower bound, M-step, convergence test."""
+        self.n_iter += 1
+        previous = self.lower_bound
+        if not np.isfinite(stats.log_lik):
+            raise ValueError(_NON_FINITE)
+        repaired = False
+        if self.degenerate is None:
+            params = self.fitter.m_step(stats, self.params)
+        else:
+            params, repaired = self.degenerate.m_step(
+                stats, self.params, self.n_iter, provider, n_threads=n_threads
+            )
+        lower_bound = self.fitter.lower_bound(stats, params)
+        if not np.isfinite(lower_bound):
+            raise ValueError(_NON_FINITE)
+        self.params = params
+        self.lower_bound = lower_bound
+        self.lower_bounds.append(lower_bound)
+        change = lower_bound - previous
+        if self.on_iteration is not None:
+            self.on_iteration(self.n_iter, change)
+        if abs(change) < self.tol and not repaired:
+            self.converged = True
+            self.done = True
+        elif self.n_iter >= self.max_iter:
+            self.done = True
+
+
+def run_em(
+    provider,
+    runs: Sequence[EMRun],
+    *,
+    n_threads: int | None = None,
+    catch: tuple = (),
+    on_pass: Callable[[list[EMRun]], None] | None = None,
+) -> int:
+    """Advance every run until each has converged, failed or used its ``max_iter``.
+
+    Each iteration is one pass over the provider's rows for all the runs still active. A run
+    whose step raises one of the ``catch`` exceptions keeps it in ``run.error`` and stops; other
+    exceptions propagate. Returns the number of passes.
+
+    Examples
+    --------
+    Two runs from different starts advance in the same passes:
+
+    >>> import numpy as np
+    >>> from fastgmm.covariance import get_model
+    >>> from fastgmm.em import EMRun, MaximumLikelihood, run_em
+    >>> from fastgmm.providers import ArrayChunks
+    >>> from fastgmm.stats import MixtureParams
+    >>> X = np.array([[0.0], [0.2], [5.0], [5.2]])
+    >>> fitter = MaximumLikelihood(get_model("spherical"), reg_covar=1e-6)
+    >>> starts = [MixtureParams(np.array([0.5, 0.5]), np.array(m), np.ones(2), np.ones(2),
+    ...                         "spherical") for m in ([[0.0], [5.0]], [[1.0], [4.0]])]
+    >>> runs = [EMRun(fitter, start, tol=1e-6, max_iter=50) for start in starts]
+    >>> n_passes = run_em(ArrayChunks(X), runs)
+    >>> n_passes == max(run.n_iter for run in runs), [run.converged for run in runs]
+    (True, [True, True])
+    """
+    n_passes = 0
+    while True:
+        active = [run for run in runs if not run.done]
+        if not active:
+            return n_passes
         # A command-line signal whose exception was dropped stops the fit here, at the latest
         # (a no-op outside the command line, see fastgmm._interrupts).
         _interrupts.check()
-        previous = lower_bound
-        shift = np.ascontiguousarray(params.means, dtype=np.float64)
-        kparams = kernel_params(params)
-        stats = collect(kparams, shift)
-        lower_bound = stats.mean_log_likelihood
-        if not np.isfinite(lower_bound):
-            raise ValueError(
-                "The log-likelihood became non-finite during EM; the data or the parameters "
-                "contain values too large for float64."
-            )
-        repaired = False
-        if degenerate is None:
-            params = params_from_stats(
-                stats, params.covariance_type, reg_covar, float32_hint=float32_hint
-            )
-        else:
-            params, repaired = degenerate.m_step(
-                stats,
-                kparams,
-                n_iter,
-                covariance_type=params.covariance_type,
-                reg_covar=reg_covar,
-                float32_hint=float32_hint,
-            )
-        lower_bounds.append(lower_bound)
-        change = lower_bound - previous
-        if on_iteration is not None:
-            on_iteration(n_iter, change)
-        if abs(change) < tol and not repaired:
-            converged = True
-            break
-    return EMResult(params, lower_bound, lower_bounds, n_iter, converged)
+        requests = [run.request() for run in active]
+        results = provider.collect(requests, n_threads=n_threads)
+        n_passes += 1
+        for run, request, stats in zip(active, requests, results):
+            run.seconds += request.seconds
+            try:
+                run.advance(stats, provider, n_threads=n_threads)
+            except catch as exc:
+                run.error = exc
+                run.done = True
+        if on_pass is not None:
+            on_pass(active)

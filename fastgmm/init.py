@@ -6,11 +6,12 @@ KMeans. k-means runs on a uniform sample of at most ``init_sample`` rows: the ce
 barely change with more rows, while its cost would grow with all of them. One hard-assignment pass
 over every row then turns the centres into the first mixture parameters.
 
-Every strategy reads the data only through the chunk provider's ``chunks()`` (an in-memory
-:class:`~fastgmm.em.ArrayChunks` or a streamed :class:`~fastgmm.streaming.SourceChunks`), and draws
-its random numbers row by row in data order: the sample keys of :func:`sample_rows` and the
-responsibilities of 'random'. The same ``random_state`` therefore gives the same initialisation for
-an array and for a file holding the same rows, however either is cut into chunks.
+Every strategy reads the data only through the provider protocol
+(:class:`fastgmm.providers.ChunkProvider`): one pass serving a statistics request, or a uniform
+sample of rows. On in-memory arrays the random draws are scikit-learn's; elsewhere they are
+drawn row by row in data order (the sample keys, the responsibilities of 'random'), so the same
+``random_state`` gives the same initialisation for a file and for a Dask array holding the same
+rows, however either is cut into chunks.
 """
 
 from __future__ import annotations
@@ -19,18 +20,15 @@ import numpy as np
 
 from . import _interrupts
 from ._kernels.kmeans import candidate_potentials, lloyd_step, update_closest
-from ._reservoir import DRAW_ROWS, sample
-from .em import (
-    GIVEN,
-    HARD,
-    chunk_statistics,
-    collect_statistics,
-    n_slots_for,
-    params_from_stats,
-)
-from .stats import _OVERFLOW, KernelParams, MixtureParams, precision_cholesky
+from ._names import INIT_METHODS
+from .errors import CovarianceOverflowError
+from .estep import n_slots_for
+from .providers import GIVEN, HARD, StatsRequest
+from .stats import MixtureParams, SharedLayout
+from .validation import check_n_samples
 
-INIT_METHODS = ("kmeans", "k-means++", "random", "random_from_data")
+__all__ = ["DEFAULT_INIT_SAMPLE", "INIT_METHODS", "initial_params", "kmeans", "kmeans_plusplus"]
+
 DEFAULT_INIT_SAMPLE = 100_000
 
 
@@ -64,7 +62,7 @@ def kmeans_plusplus(X, n_clusters, random_state, sample_weight=None, n_threads=N
     n_samples, n_features = X.shape
     weights = np.ones(n_samples) if sample_weight is None else np.asarray(sample_weight, float)
     kernel_weights = np.empty(0) if sample_weight is None else weights
-    n_slots = n_slots_for(n_samples, 1, 0, 1)
+    n_slots = n_slots_for(n_samples, 1, 2)
     n_local_trials = 2 + int(np.log(n_clusters))
     centres = np.empty((n_clusters, n_features))
     indices = np.empty(n_clusters, dtype=np.int64)
@@ -126,9 +124,9 @@ def kmeans(
     with np.errstate(over="ignore", invalid="ignore"):
         spread = np.var(np.asarray(X, dtype=np.float64) - X[0], axis=0)
     if not np.all(np.isfinite(spread)):
-        raise ValueError(_OVERFLOW)
+        raise CovarianceOverflowError()
     threshold = tol * float(np.mean(spread))
-    n_slots = n_slots_for(X.shape[0], n_clusters, 0, X.shape[1])
+    n_slots = n_slots_for(X.shape[0], n_clusters, 1 + X.shape[1])
     for _ in range(max_iter):
         _interrupts.check()
         counts, sums, _ = lloyd_step(X, kernel_weights, centres, n_slots, n_threads=n_threads)
@@ -141,196 +139,162 @@ def kmeans(
     return centres
 
 
-def sample_rows(data, size: int, random_state):
-    """A uniform sample of ``min(size, n_samples)`` rows, drawn in one pass over ``data.chunks()``.
-
-    Every row gets an i.i.d. uniform key, drawn in row order from ``random_state``, and the rows
-    with the ``size`` smallest keys are kept (vectorised reservoir sampling): each subset of that
-    size is equally likely. Rows whose key cannot enter the reservoir any more are skipped
-    without being copied, so the pass costs little beyond reading the data. Because the keys are
-    one sequential random stream, the sample does not depend on how the rows are chunked, and it
-    is the sample that :meth:`fastgmm.sources.ChunkSource.reservoir_sample` draws with the same
-    ``random_state``.
-
-    Parameters
-    ----------
-    data : chunk provider
-        ``ArrayChunks`` or ``SourceChunks``; ``chunks()`` yields ``(offset, X, weights)``.
-    size : int
-        Requested sample size (>= 1).
-    random_state : numpy.random.RandomState or numpy.random.Generator
-
-    Returns
-    -------
-    sample : ndarray of shape (min(size, n_samples), n_features)
-        C-contiguous, in the data's dtype, rows in data order.
-    weights : ndarray of shape (min(size, n_samples),) or None
-        The rows' sample weights (None for unit weights).
-    indices : ndarray of shape (min(size, n_samples),), int64
-        Row numbers of the sample (increasing).
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> rng = np.random.default_rng(0)
-    >>> X = np.vstack([rng.normal(0, 0.5, (100, 2)), rng.normal(5, 0.5, (100, 2))])
-    >>> from fastgmm.em import ArrayChunks
-    >>> from fastgmm.init import sample_rows
-    >>> sample, weights, rows = sample_rows(ArrayChunks(X), 5, np.random.RandomState(0))
-    >>> sample.shape, weights, bool(np.array_equal(sample, X[rows]))
-    ((5, 2), None, True)
-    """
-    n_rows = getattr(data, "n_samples", None)
-    return sample(
-        data.chunks,
-        size,
-        random_state,
-        n_features=data.n_features,
-        dtype=data.dtype,
-        n_rows=n_rows,
-    )
-
-
-def _identity_factors(covariance_type, n_components, n_features):
-    """Precision factors that make the kernel's log-density ``-|x - c|^2 / 2`` (k-means)."""
-    if covariance_type in ("full", "tied"):
-        return np.broadcast_to(np.eye(n_features), (n_components, n_features, n_features)).copy()
-    return np.ones((n_components, 1, n_features))
-
-
-def _point_params(points, n_samples, covariance_type, reg_covar, float32_hint):
-    """Parameters of components placed on single rows (sklearn's one-hot initialisation)."""
-    n_components, n_features = points.shape
-    nk = 1.0 + 10 * np.finfo(np.float64).eps
-    if covariance_type == "full":
-        covariances = np.broadcast_to(
-            reg_covar * np.eye(n_features), (n_components, n_features, n_features)
-        ).copy()
-    elif covariance_type == "tied":
-        covariances = reg_covar * np.eye(n_features)
-    elif covariance_type == "diag":
-        covariances = np.full((n_components, n_features), float(reg_covar))
-    else:
-        covariances = np.full(n_components, float(reg_covar))
-    prec_chol = precision_cholesky(covariances, covariance_type, float32_hint=float32_hint)
-    # sklearn divides the initial nk by n_samples, so these weights do not sum to one; the
-    # first E-step normalises them. Kept for identical lower bounds.
-    weights = np.full(n_components, nk / n_samples)
-    return MixtureParams(weights, points / nk, covariances, prec_chol, covariance_type)
-
-
 def initial_params(
-    data,
+    provider,
+    fitter,
     *,
     method: str,
     n_components: int,
-    covariance_type: str,
-    reg_covar: float,
     random_state,
     init_sample: int = DEFAULT_INIT_SAMPLE,
+    reg_covar: float | None = None,
     n_threads=None,
-    float32_hint=False,
 ) -> MixtureParams:
     """First mixture parameters by ``method`` (one of :data:`INIT_METHODS`).
 
     Parameters
     ----------
-    data : ArrayChunks or SourceChunks
-        All rows (with their weights). Only ``chunks()``, ``n_features`` and, after the first
-        pass, ``n_samples`` are used, so a stream is never held in memory.
+    provider : ChunkProvider
+        All rows (with their weights): an array, a stream or Dask blocks. A stream is never
+        held in memory.
+    fitter : fastgmm.em.MaximumLikelihood
+        Whose covariance model and M-step turn the starting responsibilities into parameters.
+    method : str
+    n_components : int
     random_state : numpy.random.RandomState
     init_sample : int
-        Rows that k-means and k-means++ look at (a uniform sample when there are more).
+        Rows that k-means looks at (a uniform sample when there are more).
+    reg_covar : float, optional
+        Overrides the fitter's (``on_degenerate`` retries a collapsed start more regularised).
 
     Notes
     -----
-    Passes over the data: 'kmeans' two (the sample, then one hard assignment of every row),
-    'k-means++' and 'random_from_data' one (the sample), 'random' one.
+    The random draws follow scikit-learn's on in-memory arrays: 'random' draws the
+    responsibilities row by row, 'random_from_data' picks rows with
+    ``random_state.choice(n_samples, n_components, replace=False)`` and 'k-means++' seeds on
+    every row, so the same ``random_state`` gives scikit-learn's start. On streamed sources and
+    Dask arrays, which cannot be indexed at random, 'random_from_data' and 'k-means++' draw from
+    a uniform sample of the rows instead (one pass). 'kmeans' runs fastgmm's own k-means on a
+    sample of at most ``init_sample`` rows everywhere (scikit-learn's ``KMeans`` is what this
+    package is faster than), then assigns every row to its nearest centre in one pass.
 
     Examples
     --------
     >>> import numpy as np
+    >>> from fastgmm.covariance import get_model
+    >>> from fastgmm.em import MaximumLikelihood
+    >>> from fastgmm.init import initial_params
+    >>> from fastgmm.providers import ArrayChunks
     >>> rng = np.random.default_rng(0)
     >>> X = np.vstack([rng.normal(0, 0.5, (100, 2)), rng.normal(5, 0.5, (100, 2))])
-    >>> from fastgmm.em import ArrayChunks
-    >>> from fastgmm.init import initial_params
-    >>> params = initial_params(ArrayChunks(X), method="kmeans", n_components=2,
-    ...                         covariance_type="diag", reg_covar=1e-6,
+    >>> fitter = MaximumLikelihood(get_model("diag"), reg_covar=1e-6)
+    >>> params = initial_params(ArrayChunks(X), fitter, method="kmeans", n_components=2,
     ...                         random_state=np.random.RandomState(0))
     >>> params.weights.round(3), params.covariances.shape
     (array([0.5, 0.5]), (2, 2))
     """
-    n_features = data.n_features
+    n_features = provider.n_features
+    reg = fitter.reg_covar if reg_covar is None else float(reg_covar)
+    in_memory = provider.in_memory()
+    if method in ("k-means++", "random_from_data") and in_memory is not None:
+        X, sample_weight = in_memory
+        check_n_samples(X.shape[0], n_components)
+        if method == "k-means++":
+            _, indices = kmeans_plusplus(X, n_components, random_state, sample_weight, n_threads)
+        else:
+            indices = random_state.choice(X.shape[0], size=n_components, replace=False)
+        points = np.asarray(X[indices], dtype=np.float64)
+        return fitter.point_params(points, X.shape[0], reg=reg)
     if method in ("kmeans", "k-means++"):
         if init_sample < n_components:
             raise ValueError(
                 f"init_sample={init_sample} is smaller than n_components={n_components}: "
                 "k-means needs at least one sampled row per component."
             )
-        sample, weights, _ = sample_rows(data, init_sample, random_state)
-        _check_enough_rows(data.n_samples, n_components)
+        sample, weights, _ = provider.sample_rows(init_sample, random_state)
+        n_samples = provider.count_rows()
+        check_n_samples(n_samples, n_components)
         if method == "k-means++":
             centres, _ = kmeans_plusplus(sample, n_components, random_state, weights, n_threads)
-            return _point_params(centres, data.n_samples, covariance_type, reg_covar, float32_hint)
+            return fitter.point_params(centres, n_samples, reg=reg)
         centres = kmeans(sample, n_components, random_state, weights, n_threads=n_threads)
-        kparams = KernelParams(
-            centres,
-            _identity_factors(covariance_type, n_components, n_features),
-            np.zeros(n_components),
-        )
-        stats = collect_statistics(data.chunks(), kparams, centres, mode=HARD, n_threads=n_threads)
+        [stats] = provider.collect([assignment_request(centres, fitter.kind)], n_threads=n_threads)
     elif method == "random":
-        stats = _random_resp_statistics(
-            data, n_components, covariance_type, random_state, n_threads
-        )
-        _check_enough_rows(stats.n_rows, n_components)
+        request = random_request(provider, n_components, n_features, fitter.kind, random_state)
+        [stats] = provider.collect([request], n_threads=n_threads)
+        check_n_samples(stats.n_rows, n_components)
     elif method == "random_from_data":
-        points, _, _ = sample_rows(data, n_components, random_state)
-        _check_enough_rows(data.n_samples, n_components)
-        points = points.astype(np.float64)
-        return _point_params(points, data.n_samples, covariance_type, reg_covar, float32_hint)
+        points, _, _ = provider.sample_rows(n_components, random_state)
+        n_samples = provider.count_rows()
+        check_n_samples(n_samples, n_components)
+        return fitter.point_params(points.astype(np.float64), n_samples, reg=reg)
     else:  # pragma: no cover - validated by the estimator
         raise ValueError(f"Unknown init_params {method!r}.")
-    params = params_from_stats(stats, covariance_type, reg_covar, float32_hint=float32_hint)
-    # As sklearn: initial weights are nk / n_samples, not renormalised.
-    params.weights = (stats.nk + 10 * np.finfo(np.float64).eps) / stats.weight_sum
-    return params
+    return fitter.initial_params(stats, reg=reg)
 
 
-def _random_resp_statistics(data, n_components, covariance_type, random_state, n_threads):
-    """Statistics of every row under uniform random responsibilities (sklearn's 'random').
+def assignment_request(centres: np.ndarray, kind: int) -> StatsRequest:
+    """A pass assigning every row to its nearest centre (k-means' hard assignment).
 
-    The responsibilities are drawn chunk by chunk in row order, never for all rows at once:
-    uniform draws are split-invariant, so this is the same matrix as one
-    ``uniform(size=(n_samples, n_components))`` draw, without its memory.
+    With identity factors and equal constants the most probable component is the nearest
+    centre; the statistics of the assignment, of ``kind``, give the first parameters.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastgmm.init import assignment_request
+    >>> from fastgmm.providers import ArrayChunks
+    >>> from fastgmm.stats import DIAG
+    >>> X = np.array([[0.0], [1.0], [9.0]])
+    >>> [stats] = ArrayChunks(X).collect([assignment_request(np.array([[0.0], [10.0]]), DIAG)])
+    >>> stats.nk
+    array([2., 1.])
     """
-    factors = _identity_factors(covariance_type, n_components, data.n_features)
-    total = shift = kparams = None
-    for _, X, w in data.chunks():
-        for lo in range(0, X.shape[0], DRAW_ROWS):
-            rows = X[lo : lo + DRAW_ROWS]
-            resp = random_state.uniform(size=(rows.shape[0], n_components))
-            resp /= resp.sum(axis=1)[:, None]
-            if shift is None:
-                # Any fixed origin near the data keeps the moments' digits; the first rows'
-                # mean costs no extra pass.
-                with np.errstate(over="ignore", invalid="ignore"):
-                    centre = np.mean(rows, axis=0, dtype=np.float64)
-                if not np.all(np.isfinite(centre)):  # the sum overflowed: any row will do
-                    centre = np.asarray(rows[0], dtype=np.float64)
-                shift = np.ascontiguousarray(np.broadcast_to(centre, (n_components, len(centre))))
-                kparams = KernelParams(shift, factors, np.zeros(n_components))
-            weights = w[lo : lo + DRAW_ROWS] if w.size else w
-            stats = chunk_statistics(
-                rows, weights, kparams, shift, mode=GIVEN, resp=resp, n_threads=n_threads
-            )
-            total = stats if total is None else total + stats
-    return total
+    centres = np.ascontiguousarray(centres, dtype=np.float64)
+    n_components, n_features = centres.shape
+    layout = SharedLayout.diagonal(
+        np.ones(n_components), centres, np.ones((n_components, n_features))
+    )
+    # Zero constants, not -D/2 log(2 pi): the log-densities are then -|x - c_k|^2 / 2 alone,
+    # whose differences keep their digits even for rows 1e-20 apart.
+    layout.log_const = np.zeros(n_components)
+    return StatsRequest(layout, centres, kind, HARD)
 
 
-def _check_enough_rows(n_samples, n_components):
-    if n_samples < n_components:
-        raise ValueError(
-            "Expected n_samples >= n_components "
-            f"but got n_components = {n_components}, n_samples = {n_samples}"
-        )
+def random_request(provider, n_components, n_features, kind, random_state) -> StatsRequest:
+    """A pass under uniform random responsibilities (scikit-learn's 'random'), drawn in row
+    order from ``random_state`` (see :func:`fastgmm.providers.evaluate`).
+
+    The moments are taken about a point near the data, so that they keep their digits: the
+    first row's value (one row read, no random number drawn).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastgmm.init import random_request
+    >>> from fastgmm.providers import ArrayChunks
+    >>> from fastgmm.stats import DIAG
+    >>> data = ArrayChunks(np.arange(10.0).reshape(5, 2))
+    >>> [stats] = data.collect([random_request(data, 3, 2, DIAG, np.random.RandomState(0))])
+    >>> round(float(stats.nk.sum()), 12)
+    5.0
+    """
+    origin = _first_row(provider)
+    shift = np.ascontiguousarray(np.broadcast_to(origin, (n_components, n_features)))
+    layout = SharedLayout.diagonal(
+        np.ones(n_components), shift, np.ones((n_components, n_features))
+    )
+    return StatsRequest(layout, shift, kind, GIVEN, random_state=random_state)
+
+
+def _first_row(provider) -> np.ndarray:
+    in_memory = provider.in_memory()
+    if in_memory is not None:
+        return np.asarray(in_memory[0][0], dtype=np.float64)
+    first = getattr(provider, "first_row", None)
+    if first is not None:
+        return np.asarray(first(), dtype=np.float64)
+    for _, X, _ in provider.chunks():
+        if X.shape[0]:
+            return np.asarray(X[0], dtype=np.float64)
+    return np.zeros(provider.n_features)

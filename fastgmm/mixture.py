@@ -1,41 +1,35 @@
-"""``GaussianMixture``: scikit-learn's estimator, computed by fastgmm's kernels."""
+"""``GaussianMixture``: scikit-learn's estimator, computed by fastgmm's engine."""
 
 from __future__ import annotations
 
-import math
-import warnings
 from numbers import Integral, Real
-from time import time
 
 import numpy as np
-from sklearn.base import BaseEstimator, DensityMixin, _fit_context
-from sklearn.exceptions import ConvergenceWarning
+from sklearn.base import _fit_context
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted
+from sklearn.utils.validation import check_is_fitted
 
-from . import distributed as _distributed
-from . import stats as _stats
+from . import criteria
 from . import streaming as _streaming
-from ._jit import holds_single_threaded_blas, resolve_n_threads
-from .degenerate import ON_DEGENERATE, DegenerateHandler, initialise
-from .em import ArrayChunks, collect_statistics, run_em, score_chunk
-from .init import DEFAULT_INIT_SAMPLE, INIT_METHODS, initial_params
-from .sources import is_source_like
-from .stats import MixtureParams, kernel_params
-from .validation import (
-    check_means_init,
-    check_precisions_init,
-    check_weights_init,
-    validate_rows,
-)
+from ._estimator import BaseMixture
+from ._jit import holds_single_threaded_blas
+from ._names import COVARIANCE_TYPES, INIT_METHODS
+from .covariance import get_model
+from .degenerate import ON_DEGENERATE
+from .em import MaximumLikelihood
+from .init import DEFAULT_INIT_SAMPLE, initial_params
+from .stats import MixtureParams
+from .validation import check_means_init, check_weights_init
+
+__all__ = ["GaussianMixture"]
 
 
 # Not a ClusterMixin, like scikit-learn's own GaussianMixture: ClusterMixin enrols the clustering
 # estimator checks, which need a ``labels_`` attribute (an n_samples array kept after every fit,
 # unaffordable on data that does not fit in memory) and a default of more than one component.
 # ``fit_predict`` is provided all the same.
-class GaussianMixture(DensityMixin, BaseEstimator):
+class GaussianMixture(BaseMixture):
     """Gaussian mixture model fitted by EM, a drop-in for ``sklearn.mixture.GaussianMixture``.
 
     The constructor, fitted attributes, methods, warnings and error messages follow
@@ -155,7 +149,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
 
     _parameter_constraints: dict = {
         "n_components": [Interval(Integral, 1, None, closed="left")],
-        "covariance_type": [StrOptions(set(_stats.COVARIANCE_TYPES))],
+        "covariance_type": [StrOptions(set(COVARIANCE_TYPES))],
         "tol": [Interval(Real, 0.0, None, closed="left")],
         "reg_covar": [Interval(Real, 0.0, None, closed="left")],
         "max_iter": [Interval(Integral, 0, None, closed="left")],
@@ -274,7 +268,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         True
         """
         data = self._fit(X, sample_weight)
-        return self._score(data, want_labels=True)[2]
+        return self._labels(data)
 
     @_fit_context(prefer_skip_nested_validation=True)
     @holds_single_threaded_blas
@@ -323,167 +317,13 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         >>> bool(np.allclose(np.sort(gm.means_[:, 0]), [0.0, 6.0], atol=0.2))
         True
         """
-        online = getattr(self, "_online", None)
-        first_call = online is None and not hasattr(self, "means_")
-        X = validate_rows(self, X, reset=first_call)
-        if sample_weight is not None:
-            sample_weight = _check_sample_weight(
-                sample_weight, X, dtype=np.float64, ensure_non_negative=True
-            )
-        n_threads = resolve_n_threads(self.n_jobs)
-        if online is None:
-            if first_call:
-                if X.shape[0] < self.n_components:
-                    raise ValueError(
-                        "The first chunk given to partial_fit initialises the model and needs "
-                        f"n_samples >= n_components, but got n_components = {self.n_components}"
-                        f", n_samples = {X.shape[0]}"
-                    )
-                params = self._initial_params(
-                    ArrayChunks(X, sample_weight),
-                    self._check_init_params(X.shape[1]),
-                    check_random_state(self.random_state),
-                    n_threads,
-                )
-            else:
-                params = self._current_params()
-            online = _streaming.OnlineEM(
-                params, learning_decay=self.learning_decay, learning_offset=self.learning_offset
-            )
-        weights = np.empty(0) if sample_weight is None else sample_weight
-        online.update(X, weights, reg_covar=self.reg_covar, n_threads=n_threads)
-        self._online = online
-        self._set_params(online.params, X.dtype)
-        # The same list object, extended in place: no copy per call on unbounded streams.
-        self.lower_bounds_ = online.lower_bounds
-        self.lower_bound_ = online.lower_bounds[-1]
-        self.n_iter_ = len(online.lower_bounds)
-        self.converged_ = False
-        return self
+        return self._partial_fit(X, sample_weight, _streaming.OnlineEM)
 
-    @_fit_context(prefer_skip_nested_validation=True)
-    @holds_single_threaded_blas
-    def _fit(self, X, sample_weight):
-        if _distributed.is_dask_array(X):  # the same EM on the blocks of a Dask array
-            return _distributed.fit(self, X, sample_weight)
-        if is_source_like(X):  # the same EM, one pass over the source per iteration
-            return self._fit_source(X, sample_weight)
-        X = validate_rows(self, X, reset=True, ensure_min_samples=2)
-        if X.shape[0] < self.n_components:
-            raise ValueError(
-                "Expected n_samples >= n_components "
-                f"but got n_components = {self.n_components}, "
-                f"n_samples = {X.shape[0]}"
-            )
-        if sample_weight is not None:
-            sample_weight = _check_sample_weight(
-                sample_weight, X, dtype=np.float64, ensure_non_negative=True
-            )
-        data = ArrayChunks(X, sample_weight)
-        self._fit_data(data)
-        return data
-
-    def _fit_source(self, X, sample_weight):
-        if sample_weight is not None:
-            raise ValueError(
-                "sample_weight is not supported when X is a streamed source; pass the rows as "
-                "an array to weight them."
-            )
-        data = _streaming.SourceChunks(X)
-        n_samples = data.count_rows()
-        if n_samples < 2:
-            raise ValueError(
-                f"Found array with {n_samples} sample(s) (shape=({n_samples}, "
-                f"{data.n_features})) while a minimum of 2 is required by GaussianMixture."
-            )
-        if n_samples < self.n_components:
-            raise ValueError(
-                "Expected n_samples >= n_components "
-                f"but got n_components = {self.n_components}, "
-                f"n_samples = {n_samples}"
-            )
-        # What validate_data(reset=True) records for arrays; a source has no column names.
-        self.n_features_in_ = data.n_features
-        if hasattr(self, "feature_names_in_"):
-            del self.feature_names_in_
-        self._fit_data(data)
-        return data
-
-    def _fit_data(self, data: ArrayChunks) -> None:
-        """EM with ``n_init`` restarts on validated data (the shared part of every fit)."""
-        self._online = None  # a full fit ends any partial_fit sequence
-        n_features = data.n_features
-        user_init = self._check_init_params(n_features)
-        n_threads = resolve_n_threads(self.n_jobs)
-        float32_hint = data.dtype == np.float32
-
-        do_init = not (self.warm_start and hasattr(self, "converged_"))
-        n_init = self.n_init if do_init else 1
-        random_state = check_random_state(self.random_state)
-
-        def collect(kparams, shift):
-            return collect_statistics(data.chunks(), kparams, shift, n_threads=n_threads)
-
-        collect = getattr(data, "collect", collect)  # engines that sum where the data live
-
-        best = None
-        for init in range(n_init):
-            self._print_verbose_msg_init_beg(init)
-            if do_init:
-                params, init_events = initialise(
-                    self.on_degenerate,
-                    lambda reg: self._initial_params(
-                        data, user_init, random_state, n_threads, reg_covar=reg
-                    ),
-                    reg_covar=self.reg_covar,
-                    random_state=random_state,
-                    chunks=getattr(data, "chunks", None),
-                )
-                lower_bound = -np.inf
-            else:
-                params, init_events = self._current_params(), []
-                lower_bound = self.lower_bound_
-            events = init_events
-            if self.max_iter == 0:
-                result_params, result_lb, lbs, n_iter, converged = params, lower_bound, [], 0, False
-            else:
-                # Engines without ``chunks()`` (Dask) cannot run the reinit's scoring pass.
-                handler = DegenerateHandler(
-                    self.on_degenerate, getattr(data, "chunks", None), n_threads=n_threads
-                )
-                result = run_em(
-                    params,
-                    collect,
-                    reg_covar=self.reg_covar,
-                    tol=self.tol,
-                    max_iter=self.max_iter,
-                    lower_bound=lower_bound,
-                    on_iteration=self._print_verbose_msg_iter_end,
-                    float32_hint=float32_hint,
-                    degenerate=handler,
-                )
-                events = init_events + handler.events
-                result_params, result_lb = result.params, result.lower_bound
-                lbs, n_iter, converged = result.lower_bounds, result.n_iter, result.converged
-                self._print_verbose_msg_init_end(result_lb, converged)
-            if best is None or result_lb > best[1]:
-                best = (result_params, result_lb, lbs, n_iter, converged, events)
-
-        params, lower_bound, lower_bounds, n_iter, converged, events = best
-        self.converged_ = converged
-        if not converged and self.max_iter > 0:
-            warnings.warn(
-                "Best performing initialization did not converge. "
-                "Try different init parameters, or increase max_iter, "
-                "tol, or check for degenerate data.",
-                ConvergenceWarning,
-                stacklevel=3,
-            )
-        self._set_params(params, data.dtype)
-        self.n_iter_ = n_iter
-        self.lower_bound_ = lower_bound
-        self.lower_bounds_ = lower_bounds
-        self.degenerate_events_ = events
+    # ------------------------------------------------------------------- the engine's hooks
+    def _make_fitter(self, dtype):
+        return MaximumLikelihood(
+            get_model(self.covariance_type), reg_covar=self.reg_covar, dtype=dtype
+        )
 
     def _check_init_params(self, n_features):
         """Validated copies of the user's initial parameters (the estimator's own stay as given)."""
@@ -492,45 +332,46 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         means = (
             None if self.means_init is None else check_means_init(self.means_init, k, n_features)
         )
-        precisions = (
-            None
-            if self.precisions_init is None
-            else check_precisions_init(self.precisions_init, self.covariance_type, k, n_features)
-        )
+        precisions = None
+        if self.precisions_init is not None:
+            from .validation import as_float_array
+
+            name = f"{self.covariance_type} precision"
+            precisions = as_float_array(self.precisions_init, name)
+            get_model(self.covariance_type).check_precisions(precisions, k, n_features)
         return weights, means, precisions
 
-    def _initial_params(
-        self, data, user_init, random_state, n_threads, reg_covar=None
-    ) -> MixtureParams:
-        weights, means, precisions = user_init
-        ctype = self.covariance_type
+    def _start(self, provider, fitter, random_state, n_threads, reg_covar):
+        """First parameters: the user's, completed (as scikit-learn) by ``init_params``."""
+        weights, means, precisions = self._check_init_params(provider.n_features)
+        model = fitter.model
         if weights is None or means is None or precisions is None:
-            params = getattr(data, "initial_params", initial_params)(
-                data,
+            params = initial_params(
+                provider,
+                fitter,
                 method=self.init_params,
                 n_components=self.n_components,
-                covariance_type=ctype,
-                reg_covar=self.reg_covar if reg_covar is None else reg_covar,
                 random_state=random_state,
                 init_sample=self.init_sample,
+                reg_covar=reg_covar,
                 n_threads=n_threads,
-                float32_hint=data.dtype == np.float32,
             )
         else:
-            params = MixtureParams(weights, means, None, None, ctype)
+            params = MixtureParams(weights, means, None, None, model.name)
         if weights is not None:
             params.weights = weights
         if means is not None:
             params.means = means
         if precisions is not None:
-            params.precisions_cholesky = _stats.precision_cholesky_from_precisions(
-                precisions, ctype
+            params.precisions_cholesky = model.precisions_cholesky_from_precisions(precisions)
+            params.covariances = model.covariances_from_precisions_cholesky(
+                params.precisions_cholesky
             )
-            params.covariances = _stats.covariances_from_cholesky(params.precisions_cholesky, ctype)
+            params.decomposition = None
         return params
 
     def _current_params(self) -> MixtureParams:
-        """The fitted parameters in float64, to continue from (warm start)."""
+        """The fitted parameters in float64, to continue from (warm start) or score with."""
         covariances = getattr(self, "covariances_", None)
         return MixtureParams(
             np.asarray(self.weights_, dtype=np.float64),
@@ -538,12 +379,15 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             None if covariances is None else np.asarray(covariances, dtype=np.float64),
             np.asarray(self.precisions_cholesky_, dtype=np.float64),
             self.covariance_type,
+            getattr(self, "_decomposition", None),
         )
 
     def _set_params(self, params: MixtureParams, dtype) -> None:
-        ctype = self.covariance_type
+        model = get_model(self.covariance_type)
         if params.covariances is None:
-            params.covariances = _stats.covariances_from_cholesky(params.precisions_cholesky, ctype)
+            params.covariances = model.covariances_from_precisions_cholesky(
+                params.precisions_cholesky
+            )
         with np.errstate(over="ignore"):  # overflow to float32's inf is refused below
             values = {
                 "weights_": np.asarray(params.weights, dtype=dtype),
@@ -551,9 +395,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                 "covariances_": np.asarray(params.covariances, dtype=dtype),
                 "precisions_cholesky_": np.asarray(params.precisions_cholesky, dtype=dtype),
             }
-            values["precisions_"] = _stats.precisions_from_cholesky(
-                values["precisions_cholesky_"], ctype
-            )
+            values["precisions_"] = model.precisions(values["precisions_cholesky_"])
         # float32 data whose spread is near float32's limits (tiny variances with reg_covar=0,
         # or rows ~1e20 apart) give precisions or covariances beyond float32's range: refuse
         # rather than store inf.
@@ -566,59 +408,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             )
         for name, value in values.items():
             setattr(self, name, value)
-
-    # --------------------------------------------------------------- inference
-    def _validated(self, X) -> ArrayChunks:
-        if _distributed.is_dask_array(X):
-            return _distributed.validated(self, X)
-        if is_source_like(X):
-            check_is_fitted(self)
-            data = _streaming.SourceChunks(X)
-            if data.n_features != self.n_features_in_:
-                raise ValueError(
-                    f"X has {data.n_features} features, but {type(self).__name__} is "
-                    f"expecting {self.n_features_in_} features as input."
-                )
-            return data
-        check_is_fitted(self)
-        return ArrayChunks(validate_rows(self, X, reset=False))
-
-    def _score(self, data: ArrayChunks, *, want_resp=False, want_labels=False):
-        """Per-row log-likelihood, responsibilities and labels from the fitted parameters."""
-        if isinstance(data, _distributed.DaskRows):  # lazy Dask arrays, block by block
-            return data.score(self, want_resp=want_resp, want_labels=want_labels)
-        kparams = kernel_params(self._current_params())
-        n_threads = resolve_n_threads(self.n_jobs)
-        n = data.n_samples
-        lse = np.empty(n)
-        resp = np.empty((n if want_resp else 0, self.n_components))
-        labels = np.empty(n if want_labels else 0, dtype=np.int64)
-        for start, X, _ in data.chunks():
-            stop = start + X.shape[0]
-            score_chunk(
-                X,
-                kparams,
-                n_threads=n_threads,
-                out_lse=lse[start:stop],
-                out_resp=resp[start:stop] if want_resp else resp,
-                out_labels=labels[start:stop] if want_labels else labels,
-            )
-        return lse, resp, labels
-
-    def _output(self, X, what, out):
-        """``score_samples``, ``predict_proba`` or ``predict`` of arrays or sources."""
-        data = self._validated(X)
-        streamed = isinstance(data, _streaming.SourceChunks)
-        if streamed or (out is not None and isinstance(data, ArrayChunks)):
-            kparams = kernel_params(self._current_params())
-            n_threads = resolve_n_threads(self.n_jobs)
-            return _streaming.score_into(data, kparams, what, out, n_threads=n_threads)
-        if out is not None:
-            raise TypeError(f"out= is supported for arrays and sources, not for {type(X)}.")
-        lse, resp, labels = self._score(
-            data, want_resp=what == "predict_proba", want_labels=what == "predict"
-        )
-        return {"score_samples": lse, "predict_proba": resp, "predict": labels}[what]
+        self._decomposition = params.decomposition
 
     def score_samples(self, X, out=None):
         """Log-likelihood of each sample under the model.
@@ -663,16 +453,10 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         >>> bool(np.isclose(gm.score(X), gm.score_samples(X).mean()))
         True
         """
-        return self._mean_score(X)[0]
-
-    def _mean_score(self, X):
-        """Mean log-likelihood and number of rows of ``X``."""
-        data = self._validated(X)
-        if isinstance(data, _streaming.SourceChunks):
-            kparams = kernel_params(self._current_params())
-            return _streaming.mean_score(data, kparams, n_threads=resolve_n_threads(self.n_jobs))
-        scores = self._score(data)[0]
-        return float(np.mean(scores)), len(scores)
+        mean, _ = self._mean_score(X)
+        dtype = getattr(X, "dtype", None)
+        # As scikit-learn's score_samples(X).mean(): the input's floating dtype.
+        return dtype.type(mean) if dtype in (np.float32, np.float64) else mean
 
     def predict(self, X, out=None):
         """Most probable component of each sample.
@@ -756,22 +540,13 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                 "Invalid value for 'n_samples': %d . The sampling requires at "
                 "least one sample." % (n_samples)
             )
-        _, n_features = self.means_.shape
         rng = check_random_state(self.random_state)
         weights = np.asarray(self.weights_, dtype=np.float64)
         # Initial weights (max_iter=0) follow sklearn's nk / n_samples and may exceed 1 by ulps.
         counts = rng.multinomial(n_samples, weights / weights.sum())
         means = np.asarray(self.means_, dtype=np.float64)
         covs = np.asarray(self.covariances_, dtype=np.float64)
-        if self.covariance_type == "full":
-            parts = [rng.multivariate_normal(m, c, int(n)) for m, c, n in zip(means, covs, counts)]
-        elif self.covariance_type == "tied":
-            parts = [rng.multivariate_normal(m, covs, int(n)) for m, n in zip(means, counts)]
-        else:
-            parts = [
-                m + rng.standard_normal(size=(n, n_features)) * np.sqrt(c)
-                for m, c, n in zip(means, covs, counts)
-            ]
+        parts = get_model(self.covariance_type).sample(rng, means, covs, counts)
         X = np.vstack(parts)
         y = np.concatenate([np.full(int(n), k, dtype=np.int64) for k, n in enumerate(counts)])
         return X, y
@@ -779,7 +554,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     # ----------------------------------------------------------- model choice
     def _n_parameters(self):
         """Number of free parameters of the model."""
-        return _stats.n_parameters(self.covariance_type, self.n_components, self.means_.shape[1])
+        return get_model(self.covariance_type).n_parameters(self.n_components, self.means_.shape[1])
 
     def bic(self, X):
         """Bayesian information criterion on ``X`` (lower is better).
@@ -796,7 +571,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         True
         """
         score, n = self._mean_score(X)
-        return -2 * score * n + self._n_parameters() * math.log(n)
+        return criteria.bic(score * n, self._n_parameters(), n)
 
     def aic(self, X):
         """Akaike information criterion on ``X`` (lower is better).
@@ -813,33 +588,4 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         True
         """
         score, n = self._mean_score(X)
-        return -2 * score * n + 2 * self._n_parameters()
-
-    # ----------------------------------------------------------------- verbose
-    def _print_verbose_msg_init_beg(self, n_init):
-        if self.verbose == 1:
-            print("Initialization %d" % n_init)
-        elif self.verbose >= 2:
-            print("Initialization %d" % n_init)
-            self._init_prev_time = time()
-            self._iter_prev_time = self._init_prev_time
-
-    def _print_verbose_msg_iter_end(self, n_iter, diff_ll):
-        if n_iter % self.verbose_interval == 0:
-            if self.verbose == 1:
-                print("  Iteration %d" % n_iter)
-            elif self.verbose >= 2:
-                cur_time = time()
-                print(
-                    "  Iteration %d\t time lapse %.5fs\t ll change %.5f"
-                    % (n_iter, cur_time - self._iter_prev_time, diff_ll)
-                )
-                self._iter_prev_time = cur_time
-
-    def _print_verbose_msg_init_end(self, lb, init_has_converged):
-        converged_msg = "converged" if init_has_converged else "did not converge"
-        if self.verbose == 1:
-            print(f"Initialization {converged_msg}.")
-        elif self.verbose >= 2:
-            t = time() - self._init_prev_time
-            print(f"Initialization {converged_msg}. time lapse {t:.5f}s\t lower bound {lb:.5f}.")
+        return criteria.aic(score * n, self._n_parameters())

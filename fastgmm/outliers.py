@@ -33,15 +33,15 @@ from sklearn.base import BaseEstimator, OutlierMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ._jit import resolve_n_threads
-from .em import score_chunk
-from .init import INIT_METHODS
+from ._estimator import make_provider
+from ._jit import holds_single_threaded_blas, resolve_n_threads
+from ._names import COVARIANCE_TYPES, INIT_METHODS
+from .criteria import DEFAULT_N_COMPONENTS
+from .estep import score_chunk
 from .mixture import GaussianMixture
-from .selection import _check_grid_fits, _chunk_provider, _select
+from .selection import _select
 from .sources import is_source_like
-from .stats import COVARIANCE_TYPES, kernel_params
-from .streaming import SourceChunks
-from .validation import validate_rows
+from .validation import check_n_samples, validate_rows
 
 __all__ = [
     "AUTO_N_SAMPLES",
@@ -59,7 +59,7 @@ AUTO_N_SAMPLES = 100_000
 #: Seed of those draws (fixed: the threshold is a function of the fitted model only).
 AUTO_SEED = 0
 #: Grid of numbers of components tried by ``n_components="bic"`` (capped by the row count).
-BIC_GRID = range(1, 11)
+BIC_GRID = DEFAULT_N_COMPONENTS
 # Scores a streamed quantile may hold in memory (8 MB) in its final, exact step.
 _SELECT_BUDGET = 1 << 20
 # Bits of the sort key resolved per histogram pass (65,536 bins).
@@ -321,29 +321,30 @@ class GaussianMixtureOutlierDetector(OutlierMixin, BaseEstimator):
         return np.where(scores < self.offset_, -1, 1)
 
     @_fit_context(prefer_skip_nested_validation=True)
+    @holds_single_threaded_blas
     def _fit(self, X):
         """Fit and set the threshold; return the training scores for in-memory ``X``."""
-        data, _ = _chunk_provider(X, self)
-        streamed = isinstance(data, SourceChunks)
-        if streamed:
-            self.n_features_in_ = data.n_features
-            if hasattr(self, "feature_names_in_"):
-                del self.feature_names_in_
+        provider = make_provider(self, X)
         self.selection_ = None
-        self.mixture_ = self._fit_mixture(data, streamed)
+        self.mixture_ = self._fit_mixture(provider)
         self.n_iter_ = self.mixture_.n_iter_
-        scores = None if streamed else self.mixture_.score_samples(data.X)
+        in_memory = provider.in_memory()
+        scores = None if in_memory is None else self.mixture_.score_samples(in_memory[0])
         if self.contamination == "auto":
             offset = self._auto_offset()
-        elif streamed:
-            offset = streamed_quantile(lambda: self._stream_scores(data), self.contamination)
+        elif scores is None:
+            offset = streamed_quantile(lambda: self._stream_scores(provider), self.contamination)
         else:
             offset = float(np.quantile(scores, self.contamination, method="higher"))
         self.offset_ = float(offset)
         self.threshold_ = self.offset_
         return scores
 
-    def _fit_mixture(self, data, streamed):
+    def _fit_mixture(self, provider):
+        """The mixture: one ``GaussianMixture`` run for a fixed K, model selection for 'bic'.
+
+        Both run the one EM engine on the same provider, whatever holds the rows.
+        """
         options = {
             "tol": self.tol,
             "reg_covar": self.reg_covar,
@@ -352,45 +353,45 @@ class GaussianMixtureOutlierDetector(OutlierMixin, BaseEstimator):
             "n_jobs": self.n_jobs,
             "n_init": self.n_init,
         }
-        if self.n_components != "bic" and not streamed:
-            if data.n_samples < self.n_components:
-                raise ValueError(
-                    "Expected n_samples >= n_components "
-                    f"but got n_components = {self.n_components}, "
-                    f"n_samples = {data.n_samples}"
-                )
-            return GaussianMixture(
+        n_samples = provider.count_rows()
+        if self.n_components != "bic":
+            check_n_samples(n_samples, self.n_components)
+            mixture = GaussianMixture(
                 self.n_components,
                 covariance_type=self.covariance_type,
                 random_state=self.random_state,
                 **options,
-            ).fit(data.X)
-        if self.n_components == "bic":
-            if data.n_samples is None:
-                for _ in data.chunks():  # count the rows of a stream of unknown length
-                    pass
-            _check_grid_fits((1,), data.n_samples)
-            grid = tuple(k for k in BIC_GRID if k <= data.n_samples)
-        else:
-            grid = (self.n_components,)
+            )
+            mixture._fit_provider(provider)
+            mixture.n_features_in_ = self.n_features_in_
+            if hasattr(self, "feature_names_in_"):
+                mixture.feature_names_in_ = self.feature_names_in_
+            return mixture
+        check_n_samples(n_samples, 1)
         result = _select(
-            data,
-            grid=grid,
+            provider,
+            grid=tuple(k for k in BIC_GRID if k <= n_samples),
             types=(self.covariance_type,),
             criterion="bic",
             random_state=self.random_state,
-            settings_dict=options,
+            settings_dict={**options, "on_degenerate": "raise"},
+            feature_names=getattr(self, "feature_names_in_", None),
         )
-        if self.n_components == "bic":
-            self.selection_ = result
+        self.selection_ = result
         return result.best_estimator_
 
-    def _stream_scores(self, data):
-        """Log-densities of a streamed source, chunk by chunk (one pass)."""
-        kparams = kernel_params(self.mixture_._current_params())
-        n_threads = resolve_n_threads(self.n_jobs)
-        for _, X, _ in data.chunks():
-            yield score_chunk(X, kparams, n_threads=n_threads)[0]
+    def _stream_scores(self, provider):
+        """Log-densities of the training rows, chunk by chunk (one pass, bounded memory)."""
+        if hasattr(provider, "chunks"):
+            layout = self.mixture_._inference_layout()
+            n_threads = resolve_n_threads(self.n_jobs)
+            for _, X, _ in provider.chunks():
+                yield score_chunk(X, layout, n_threads=n_threads)[0]
+            return
+        # Dask: the lazy scores, one block at a time.
+        scores = provider.score(self.mixture_)[0]
+        for block in scores.to_delayed().ravel():
+            yield np.asarray(block.compute())
 
     def _auto_offset(self) -> float:
         """The 1% quantile of log p(x) for x drawn from the fitted mixture (Monte Carlo)."""

@@ -719,13 +719,17 @@ def _check_gaussian_mixture(model, attributes, fail, where):
     n_features = attributes["n_features_in_"]
     if not isinstance(n_features, int) or isinstance(n_features, bool) or n_features < 1:
         fail(f"{where}: n_features_in_ must be a positive int, got {n_features!r}")
+    from .covariance import COVARIANCE_TYPES, get_model
+
     k, d, ctype = model.n_components, n_features, model.covariance_type
-    cov_shapes = {"full": (k, d, d), "tied": (d, d), "diag": (k, d), "spherical": (k,)}
+    if ctype not in COVARIANCE_TYPES:
+        fail(f"{where}: unknown covariance_type {ctype!r}")
+    cov_shape = get_model(ctype).covariance_shape(k, d)
     shapes = {
         "weights_": (k,),
         "means_": (k, d),
-        "covariances_": cov_shapes[ctype],
-        "precisions_cholesky_": cov_shapes[ctype],
+        "covariances_": cov_shape,
+        "precisions_cholesky_": cov_shape,
     }
     dtype = None
     for name, shape in shapes.items():
@@ -756,10 +760,10 @@ def _check_gaussian_mixture(model, attributes, fail, where):
 
     prec = attributes["precisions_cholesky_"]
     cov = attributes["covariances_"]
-    if ctype in ("full", "tied"):
-        factors = prec if ctype == "full" else prec[None]
+    if ctype not in ("diag", "spherical"):  # matrices, one per component or one shared
+        factors = prec.reshape(-1, d, d)
         for i, u in enumerate(factors):
-            label = f"precisions_cholesky_[{i}]" if ctype == "full" else "precisions_cholesky_"
+            label = f"precisions_cholesky_[{i}]" if prec.ndim == 3 else "precisions_cholesky_"
             if np.any(np.tril(u, -1) != 0):
                 fail(
                     f"{where}: {label} is not upper-triangular, so it is not the Cholesky "
@@ -771,7 +775,7 @@ def _check_gaussian_mixture(model, attributes, fail, where):
                     f"{where}: {label} is not positive definite (diagonal entry "
                     f"{float(diagonal.min())!r} <= 0)"
                 )
-        matrices = cov if ctype == "full" else cov[None]
+        matrices = cov.reshape(-1, d, d)
         for i, c in enumerate(matrices):
             if not np.allclose(c, c.T, rtol=1e-5, atol=0) or np.any(np.diagonal(c) <= 0):
                 fail(f"{where}: covariances_ [{i}] is not a symmetric, positive-diagonal matrix")
@@ -856,10 +860,10 @@ def _rebuild_detector(model):
 
 
 def _rebuild_gaussian_mixture(model):
-    from .stats import precisions_from_cholesky
+    from .covariance import get_model
 
     # The same computation, on the same array, as GaussianMixture._set_params.
-    model.precisions_ = precisions_from_cholesky(model.precisions_cholesky_, model.covariance_type)
+    model.precisions_ = get_model(model.covariance_type).precisions(model.precisions_cholesky_)
 
 
 _CHECKS = {

@@ -1,74 +1,38 @@
-"""Choose the number of components and the covariance type by BIC or AIC.
+"""Choose the number of components and the covariance type by BIC, AIC or ICL.
 
 :func:`select_model` fits every candidate ``(n_components, covariance_type)`` of a grid and keeps
 the one with the lowest criterion; :class:`GaussianMixtureIC` wraps it as a scikit-learn
-estimator that then behaves as the chosen mixture.
+estimator that then behaves as the chosen mixture. The candidates advance together over shared
+passes of the data (see :mod:`fastgmm._grid`), so a file is read once per EM iteration for the
+whole grid, and with an integer ``random_state`` each candidate equals the standalone
+``GaussianMixture`` fit.
 
-Sign convention: as in scikit-learn, ``bic = -2 log L + p log n`` and ``aic = -2 log L + 2 p``,
-so **lower is better**. R's mclust reports ``2 log L - p log n`` (higher is better); its values
-are ours with the sign flipped.
-
-How the candidates share the work
----------------------------------
-A loop of independent fits reads the data once per candidate and iteration. Here every EM run
-that is still iterating advances together: each pass over the data reads every chunk once and
-computes, inside the loop over chunks, the fused E-step statistics of every active run; one
-M-step per run follows. An out-of-core source is therefore read once per iteration for the
-whole grid. Runs that converge or fail drop out of the next pass. k-means is run once per number
-of components (and initialisation) and its centres serve every covariance type. Its sample of
-rows (:func:`fastgmm.init.sample_rows`, one pass) is drawn once for all K when their random
-states agree, as for the first initialisation with an integer seed; later initialisations draw
-one sample per K, as the standalone fits would. The hard
-assignment pass that turns centres into initial parameters is shared as well (full and tied use
-identical statistics, as do diag and spherical). The other ``init_params`` initialise each
-candidate with :func:`fastgmm.init.initial_params` (every covariance type of a K from the same
-random state); for 'random' that is one pass per candidate before the shared EM passes. A last
-shared pass computes the log-likelihood of the final parameters, which BIC/AIC use
-(scikit-learn's ``bic(X)`` also scores the final parameters, not the last lower bound).
-
-Each run follows :func:`fastgmm.em.run_em` step by step (same lower bound, convergence test,
-M-step and failure modes), so a candidate ends exactly where a standalone
-``GaussianMixture(n_components=K, covariance_type=t, ...)`` started from the same initial
-parameters ends. With an integer ``random_state`` the initial parameters are also the same as
-that standalone fit's (same k-means sample and seeds), so the fitted candidates are identical.
+Sign convention: as in scikit-learn, ``bic = -2 log L + p log n``, ``aic = -2 log L + 2 p`` and
+``icl = bic - 2 sum_i log max_k r_ik``, so **lower is better** (see :mod:`fastgmm.criteria`).
+R's mclust reports BIC and ICL with the opposite sign (higher is better); its values are ours
+with the sign flipped.
 """
 
 from __future__ import annotations
 
-import math
 import numbers
 import warnings
-from dataclasses import dataclass
 from time import perf_counter
 
 import numpy as np
 from sklearn.base import BaseEstimator, DensityMixin
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
+from ._estimator import make_provider
+from ._grid import GridSettings, fit_grid, record
 from ._jit import holds_single_threaded_blas, resolve_n_threads
-from .em import HARD, SOFT, ArrayChunks, chunk_statistics, params_from_stats, score_chunk
-from .init import (
-    DEFAULT_INIT_SAMPLE,
-    INIT_METHODS,
-    _identity_factors,
-    initial_params,
-    kmeans,
-    sample_rows,
-)
+from ._names import COVARIANCE_TYPES, INIT_METHODS
+from .criteria import CRITERIA, DEFAULT_N_COMPONENTS
+from .degenerate import ON_DEGENERATE
 from .mixture import GaussianMixture
-from .sources import is_source_like, open_source
-from .stats import COVARIANCE_TYPES, KernelParams, kernel_params
-from .stats import n_parameters as _n_parameters
-from .streaming import SourceChunks
-from .validation import validate_rows
 
 __all__ = ["CRITERIA", "GaussianMixtureIC", "SelectionResult", "select_model"]
-
-CRITERIA = ("bic", "aic")
-DEFAULT_N_COMPONENTS = tuple(range(1, 11))
-_DEFAULT_GRID = range(1, 11)
 
 # GaussianMixture parameters that select_model passes on to every candidate, with defaults.
 _GMM_DEFAULTS = {
@@ -77,6 +41,7 @@ _GMM_DEFAULTS = {
     "max_iter": 100,
     "init_params": "kmeans",
     "n_jobs": None,
+    "on_degenerate": "raise",
 }
 # GaussianMixture parameters that have no meaning for a grid of candidates, and why.
 _GMM_REJECTED = {
@@ -86,12 +51,7 @@ _GMM_REJECTED = {
     "warm_start": "every candidate starts from its own initialisation",
     "verbose": "progress is not printed per candidate; see results_ for each candidate",
     "verbose_interval": "progress is not printed per candidate",
-    "on_degenerate": "a candidate whose covariance collapses is recorded in results_ with its "
-    "error (the 'raise' policy) and the others go on",
 }
-# Errors that make one candidate fail (recorded in results_) rather than the whole selection:
-# an ill-defined covariance, a non-finite lower bound, a linear-algebra breakdown.
-_CANDIDATE_ERRORS = (ValueError, ArithmeticError, np.linalg.LinAlgError)
 
 
 # --------------------------------------------------------------------------------- validation
@@ -152,7 +112,8 @@ def _check_covariance_types(covariance_types) -> tuple[str, ...]:
 def _check_criterion(criterion) -> str:
     if criterion not in CRITERIA:
         raise ValueError(
-            f"Unknown criterion {criterion!r}; choose 'bic' or 'aic' (lower is better for both)."
+            f"Unknown criterion {criterion!r}; choose 'bic', 'aic' or 'icl' (lower is better for "
+            "each)."
         )
     return criterion
 
@@ -183,6 +144,11 @@ def _check_gmm_params(n_init, gmm_params: dict, caller: str) -> dict:
         raise ValueError(
             f"Unknown init_params {params['init_params']!r}; choose from {', '.join(INIT_METHODS)}."
         )
+    if params["on_degenerate"] not in ON_DEGENERATE:
+        raise ValueError(
+            f"Unknown on_degenerate {params['on_degenerate']!r}; choose from "
+            f"{', '.join(ON_DEGENERATE)}."
+        )
     n_jobs = params["n_jobs"]
     if n_jobs is not None and (
         isinstance(n_jobs, bool) or not isinstance(n_jobs, numbers.Integral)
@@ -205,286 +171,8 @@ def _check_grid_fits(grid, n_samples) -> None:
         )
 
 
-# ------------------------------------------------------------------------------- data access
-def _chunk_provider(X, estimator):
-    """``(data, feature_names)`` for an array (validated against ``estimator``) or a source."""
-    if is_source_like(X):
-        # Read-only chunks (memory maps) are copied in the reader thread and their pages
-        # released, so a pass over a large .npy file keeps a bounded resident set.
-        return SourceChunks(open_source(X)), None
-    X = validate_rows(estimator, X, reset=True, ensure_min_samples=2)
-    return ArrayChunks(X), getattr(estimator, "feature_names_in_", None)
-
-
 # ------------------------------------------------------------------------------------ engine
-@dataclass
-class _Settings:
-    tol: float
-    reg_covar: float
-    max_iter: int
-    n_init: int
-    init_params: str
-    n_jobs: int | None
-    n_threads: int
-    float32_hint: bool
-
-
-@dataclass
-class _Task:
-    """One statistics pass over all rows, requested by one or more runs."""
-
-    kparams: object
-    shift: np.ndarray
-    mode: int
-    total: object = None
-    seconds: float = 0.0
-    n_users: int = 0
-
-
-class _Candidate:
-    """One ``(n_components, covariance_type)`` of the grid and its runs (one per init)."""
-
-    def __init__(self, n_components, covariance_type):
-        self.n_components = n_components
-        self.covariance_type = covariance_type
-        self.runs: list[_Run] = []
-        self.seconds = 0.0
-        self.error: BaseException | None = None
-        self.best: _Run | None = None
-        self.model = None
-        self.mean_log_likelihood = math.nan
-
-    def fail(self, exc):
-        if self.error is None:
-            self.error = exc
-
-
-class _Run:
-    """One EM run of a candidate, advanced one shared pass at a time.
-
-    The steps mirror :func:`fastgmm.em.run_em` exactly: the lower bound of iteration ``t`` is
-    the mean log-likelihood of the parameters entering it, the M-step follows, and the run has
-    converged when the lower bound changed by less than ``tol``.
-    """
-
-    def __init__(self, candidate, settings, *, params=None, centres=None):
-        self.candidate = candidate
-        self.settings = settings
-        self.params = params  # None until the hard-assignment pass of k-means initialisation
-        self.centres = centres
-        self.lower_bound = -np.inf
-        self.lower_bounds: list[float] = []
-        self.n_iter = 0
-        self.converged = False
-        self.error: BaseException | None = None
-        self.done = params is not None and settings.max_iter == 0
-
-    def task_key(self):
-        if self.params is None:
-            # Hard assignments to the same centres give the same statistics for full and tied
-            # (and for diag and spherical): one pass serves both.
-            kind = "matrix" if self.candidate.covariance_type in ("full", "tied") else "vector"
-            return ("init", id(self.centres), kind)
-        return ("em", id(self))
-
-    def make_task(self) -> _Task:
-        if self.params is None:
-            n_components, n_features = self.centres.shape
-            factors = _identity_factors(self.candidate.covariance_type, n_components, n_features)
-            kparams = KernelParams(self.centres, factors, np.zeros(n_components))
-            return _Task(kparams, self.centres, HARD)
-        shift = np.ascontiguousarray(self.params.means, dtype=np.float64)
-        return _Task(kernel_params(self.params), shift, SOFT)
-
-    def consume(self, stats) -> None:
-        """Take the summed statistics of the pass this run requested."""
-        settings = self.settings
-        ctype = self.candidate.covariance_type
-        try:
-            if self.params is None:
-                params = params_from_stats(
-                    stats, ctype, settings.reg_covar, float32_hint=settings.float32_hint
-                )
-                # As initial_params (and sklearn): initial weights are nk / n, not renormalised.
-                params.weights = (stats.nk + 10 * np.finfo(np.float64).eps) / stats.weight_sum
-                self.params = params
-                self.centres = None
-                self.done = settings.max_iter == 0
-                return
-            self.n_iter += 1
-            previous = self.lower_bound
-            lower_bound = stats.mean_log_likelihood
-            self.lower_bound = lower_bound
-            if not np.isfinite(lower_bound):
-                raise ValueError(
-                    "The log-likelihood became non-finite during EM; the data or the parameters "
-                    "contain values too large for float64."
-                )
-            self.params = params_from_stats(
-                stats, ctype, settings.reg_covar, float32_hint=settings.float32_hint
-            )
-            self.lower_bounds.append(lower_bound)
-            if abs(lower_bound - previous) < settings.tol:
-                self.converged = True
-                self.done = True
-            elif self.n_iter >= settings.max_iter:
-                self.done = True
-        except _CANDIDATE_ERRORS as exc:
-            self.error = exc
-            self.done = True
-
-
-def _random_states(random_state, grid):
-    """The random state used to initialise each number of components.
-
-    An integer seed gives every K a fresh ``RandomState(seed)``, exactly as a standalone
-    ``GaussianMixture(random_state=seed)`` would; otherwise the given (or global) generator is
-    shared and consumed in grid order.
-    """
-    if isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool):
-        return {k: np.random.RandomState(random_state) for k in grid}
-    shared = check_random_state(random_state)
-    return dict.fromkeys(grid, shared)
-
-
-def _state_fingerprint(rs):
-    _, keys, pos, has_gauss, cached = rs.get_state()
-    return keys.tobytes(), pos, has_gauss, cached
-
-
-class _SampleCache:
-    """Reuse the k-means sample when the random state is the one it was drawn from.
-
-    With an integer seed every K starts from ``RandomState(seed)``, so the first
-    initialisation of every K draws the same sample: one pass instead of one per K. The state
-    after the draw is restored too, so what follows is unchanged.
-    """
-
-    def __init__(self):
-        self._entry = None
-
-    def get(self, data, size, rs):
-        before = _state_fingerprint(rs)
-        if self._entry is not None and self._entry[0] == before:
-            _, sample, weights, after = self._entry
-            rs.set_state(after)
-            return sample, weights
-        sample, weights, _ = sample_rows(data, size, rs)
-        self._entry = (before, sample, weights, rs.get_state())
-        return sample, weights
-
-
-def _make_runs(data, grid, types, settings, random_state):
-    """Candidates with their runs' starting points (k-means centres or initial parameters)."""
-    candidates = {(k, t): _Candidate(k, t) for k in grid for t in types}
-    states = _random_states(random_state, grid)
-    cache = _SampleCache()
-    for _ in range(settings.n_init):
-        for k in grid:
-            rs = states[k]
-            group = [candidates[k, t] for t in types if candidates[k, t].error is None]
-            if not group:
-                continue  # every type of this K already failed in an earlier initialisation
-            start = perf_counter()
-            if settings.init_params == "kmeans":
-                try:
-                    sample, weights = cache.get(data, DEFAULT_INIT_SAMPLE, rs)
-                    centres = kmeans(sample, k, rs, weights, n_threads=settings.n_threads)
-                except _CANDIDATE_ERRORS as exc:
-                    centres = None
-                    for cand in group:
-                        cand.fail(exc)
-                for cand in group:
-                    if centres is not None:
-                        cand.runs.append(_Run(cand, settings, centres=centres))
-            else:
-                # Each type draws from the same random state, so all of them start from the
-                # same responsibilities, rows or seeds; afterwards the state is where one
-                # standalone initialisation leaves it.
-                state = rs.get_state()
-                for cand in group:
-                    rs.set_state(state)
-                    try:
-                        params = initial_params(
-                            data,
-                            method=settings.init_params,
-                            n_components=k,
-                            covariance_type=cand.covariance_type,
-                            reg_covar=settings.reg_covar,
-                            random_state=rs,
-                            init_sample=DEFAULT_INIT_SAMPLE,
-                            n_threads=settings.n_threads,
-                            float32_hint=settings.float32_hint,
-                        )
-                    except _CANDIDATE_ERRORS as exc:
-                        cand.fail(exc)
-                        continue
-                    cand.runs.append(_Run(cand, settings, params=params))
-            share = (perf_counter() - start) / len(group)
-            for cand in group:
-                cand.seconds += share
-    return list(candidates.values())
-
-
-def _shared_pass(data, tasks, n_threads) -> None:
-    """One read of the data: for each chunk, the statistics of every task (chunks outside)."""
-    for _, X, sample_weight in data.chunks():
-        for task in tasks:
-            start = perf_counter()
-            stats = chunk_statistics(
-                X, sample_weight, task.kparams, task.shift, mode=task.mode, n_threads=n_threads
-            )
-            task.total = stats if task.total is None else task.total + stats
-            task.seconds += perf_counter() - start
-
-
-def _iterate(data, runs, settings) -> int:
-    """Advance all runs together until each has converged, failed or used ``max_iter``."""
-    n_passes = 0
-    while True:
-        active = [run for run in runs if not run.done]
-        if not active:
-            return n_passes
-        tasks: dict = {}
-        for run in active:
-            key = run.task_key()
-            if key not in tasks:
-                tasks[key] = run.make_task()
-            tasks[key].n_users += 1
-        _shared_pass(data, list(tasks.values()), settings.n_threads)
-        n_passes += 1
-        for run in active:
-            task = tasks[run.task_key()]
-            start = perf_counter()
-            run.consume(task.total)
-            run.candidate.seconds += task.seconds / task.n_users + (perf_counter() - start)
-            if run.error is not None:
-                # A standalone fit stops at its first failing initialisation: so does the
-                # candidate (its other runs would be discarded anyway).
-                for sibling in run.candidate.runs:
-                    sibling.done = True
-
-
-def _pick_best_runs(candidates) -> None:
-    """Keep each candidate's best run, as ``GaussianMixture`` does with ``n_init`` restarts.
-
-    A standalone fit raises when any of its initialisations fails, so a candidate with a
-    failed run is failed too (with that run's error).
-    """
-    for cand in candidates:
-        for run in cand.runs:
-            if run.error is not None:
-                cand.fail(run.error)
-        if cand.error is not None:
-            continue
-        best = None
-        for run in cand.runs:
-            if best is None or run.lower_bound > best.lower_bound:
-                best = run
-        cand.best = best
-
-
-def _build_model(cand, settings, random_state, dtype, n_features):
+def _build_estimator(cand, settings, random_state, dtype, n_features, feature_names):
     run = cand.best
     model = GaussianMixture(
         n_components=cand.n_components,
@@ -496,116 +184,64 @@ def _build_model(cand, settings, random_state, dtype, n_features):
         init_params=settings.init_params,
         random_state=random_state,
         n_jobs=settings.n_jobs,
+        on_degenerate=settings.on_degenerate,
     )
     model._set_params(run.params, dtype)
     model.converged_ = run.converged
     model.n_iter_ = run.n_iter
     model.lower_bound_ = run.lower_bound
     model.lower_bounds_ = list(run.lower_bounds)
-    model.degenerate_events_ = []  # candidates run the 'raise' policy: a collapse fails them
+    model.degenerate_events_ = [] if run.degenerate is None else list(run.degenerate.events)
     model.n_features_in_ = n_features
+    if feature_names is not None:
+        model.feature_names_in_ = feature_names
     return model
 
 
-def _final_log_likelihoods(data, candidates, n_threads) -> int:
-    """Total log-likelihood of the data under each candidate's final model, in one pass.
-
-    The models' own parameters (in the data's dtype, as ``score`` sees them) are scored, so the
-    criteria equal ``model.bic(X)`` and ``model.aic(X)``.
-    """
-    kparams = [kernel_params(cand.model._current_params()) for cand in candidates]
-    totals = [0.0] * len(candidates)
-    buffer = np.empty(0)
-    n_rows = 0
-    for _, X, _ in data.chunks():
-        n = X.shape[0]
-        n_rows += n
-        if buffer.shape[0] < n:
-            buffer = np.empty(n)
-        lse = buffer[:n]
-        for j, cand in enumerate(candidates):
-            start = perf_counter()
-            score_chunk(X, kparams[j], n_threads=n_threads, out_lse=lse)
-            totals[j] += float(np.sum(lse))
-            cand.seconds += perf_counter() - start
-    for cand, total in zip(candidates, totals):
-        # The mean, as GaussianMixture.score: the criteria are then computed by bic's formula.
-        cand.mean_log_likelihood = total / n_rows
-    return n_rows
-
-
-def _record(cand, n_features, n_samples) -> dict:
-    n_params = _n_parameters(cand.covariance_type, cand.n_components, n_features)
-    record = {
-        "n_components": cand.n_components,
-        "covariance_type": cand.covariance_type,
-        "bic": math.nan,
-        "aic": math.nan,
-        "log_likelihood": math.nan,
-        "n_parameters": n_params,
-        "converged": False,
-        "n_iter": 0,
-        "fit_seconds": cand.seconds,
-        "error": None,
-    }
-    if cand.error is not None:
-        record["error"] = f"{type(cand.error).__name__}: {cand.error}"
-        failed = [run for run in cand.runs if run.error is not None]
-        record["n_iter"] = max((run.n_iter for run in failed), default=0)
-        return record
-    mean = cand.mean_log_likelihood
-    record["log_likelihood"] = mean * n_samples
-    record["bic"] = -2 * mean * n_samples + n_params * math.log(n_samples)
-    record["aic"] = -2 * mean * n_samples + 2 * n_params
-    record["converged"] = bool(cand.best.converged)
-    record["n_iter"] = int(cand.best.n_iter)
-    return record
-
-
 @holds_single_threaded_blas
-def _select(data, *, grid, types, criterion, random_state, settings_dict, feature_names=None):
-    """Fit the grid on a chunk provider and return a :class:`SelectionResult`."""
-    n_threads = resolve_n_threads(settings_dict["n_jobs"])
-    settings = _Settings(
+def _select(provider, *, grid, types, criterion, random_state, settings_dict, feature_names=None):
+    """Fit the grid on a provider and return a :class:`SelectionResult`."""
+    settings = GridSettings(
         tol=float(settings_dict["tol"]),
         reg_covar=float(settings_dict["reg_covar"]),
         max_iter=int(settings_dict["max_iter"]),
         n_init=settings_dict["n_init"],
         init_params=settings_dict["init_params"],
         n_jobs=settings_dict["n_jobs"],
-        n_threads=n_threads,
-        float32_hint=data.dtype == np.float32,
+        n_threads=resolve_n_threads(settings_dict["n_jobs"]),
+        on_degenerate=settings_dict.get("on_degenerate", "raise"),
     )
-    if data.n_samples is None:
-        # A stream of unknown length (CSV, callable): count it now, so that a grid that does
-        # not fit the data fails before any work.
-        for _ in data.chunks():
-            pass
-    _check_grid_fits(grid, data.n_samples)
+    # A stream of unknown length (CSV, callable) is counted now, so that a grid that does not
+    # fit the data fails before any work.
+    _check_grid_fits(grid, provider.count_rows())
     start = perf_counter()
-    candidates = _make_runs(data, grid, types, settings, random_state)
-    runs = [run for cand in candidates for run in cand.runs]
-    n_passes = _iterate(data, runs, settings)
-    _pick_best_runs(candidates)
-    fitted = [cand for cand in candidates if cand.error is None]
-    if not fitted:
+    n_features = provider.n_features
+
+    def build(cand):
+        return _build_estimator(
+            cand, settings, random_state, provider.dtype, n_features, feature_names
+        )
+
+    candidates, n_samples, n_passes = fit_grid(
+        provider,
+        grid=grid,
+        types=types,
+        settings=settings,
+        random_state=random_state,
+        build_estimator=build,
+    )
+    if all(cand.error is not None for cand in candidates):
         details = "\n".join(
             f"  n_components={c.n_components}, covariance_type={c.covariance_type!r}: "
             f"{type(c.error).__name__}: {c.error}"
             for c in candidates
         )
         raise ValueError(f"All {len(candidates)} candidate models failed:\n{details}")
-    for cand in fitted:
-        cand.model = _build_model(cand, settings, random_state, data.dtype, data.n_features)
-        if feature_names is not None:
-            cand.model.feature_names_in_ = feature_names
-    n_samples = _final_log_likelihoods(data, fitted, n_threads)
-    n_passes += 1
-    records = [_record(cand, data.n_features, n_samples) for cand in candidates]
+    records = [record(cand, n_features, n_samples) for cand in candidates]
     best_index = None
-    for i, record in enumerate(records):
-        if record["error"] is None and (
-            best_index is None or record[criterion] < records[best_index][criterion]
+    for i, row in enumerate(records):
+        if row["error"] is None and (
+            best_index is None or row[criterion] < records[best_index][criterion]
         ):
             best_index = i
     best = candidates[best_index]
@@ -620,7 +256,7 @@ def _select(data, *, grid, types, criterion, random_state, settings_dict, featur
             stacklevel=3,
         )
     return SelectionResult(
-        best_estimator_=best.model,
+        best_estimator_=best.estimator,
         results_=records,
         best_index_=best_index,
         criterion=criterion,
@@ -723,8 +359,8 @@ class SelectionResult:
         table = np.full((len(self.n_components_grid), len(self.covariance_types)), np.nan)
         rows = {k: i for i, k in enumerate(self.n_components_grid)}
         cols = {t: j for j, t in enumerate(self.covariance_types)}
-        for record in self.results_:
-            table[rows[record["n_components"]], cols[record["covariance_type"]]] = record[criterion]
+        for row in self.results_:
+            table[rows[row["n_components"]], cols[row["covariance_type"]]] = row[criterion]
         return table
 
     def plot(self, ax=None):
@@ -781,7 +417,7 @@ class SelectionResult:
 
 def select_model(
     X,
-    n_components=_DEFAULT_GRID,
+    n_components=DEFAULT_N_COMPONENTS,
     covariance_types=COVARIANCE_TYPES,
     criterion="bic",
     n_init=1,
@@ -856,7 +492,8 @@ def select_model(
     criterion = _check_criterion(criterion)
     settings = _check_gmm_params(n_init, gmm_params, "select_model")
     template = GaussianMixture()
-    data, feature_names = _chunk_provider(X, template)
+    data = make_provider(template, X)
+    feature_names = getattr(template, "feature_names_in_", None)
     return _select(
         data,
         grid=grid,
@@ -996,11 +633,8 @@ lower_bound_
             },
             type(self).__name__,
         )
-        data, feature_names = _chunk_provider(X, self)
-        if isinstance(data, SourceChunks):  # a stream: no column names to remember
-            self.n_features_in_ = data.n_features
-            if hasattr(self, "feature_names_in_"):
-                del self.feature_names_in_
+        data = make_provider(self, X)
+        feature_names = getattr(self, "feature_names_in_", None)
         result = _select(
             data,
             grid=grid,
@@ -1091,7 +725,7 @@ lower_bound_
         >>> rng = np.random.default_rng(0)
         >>> X = np.vstack([rng.normal(0, 1, (100, 2)), rng.normal(8, 1, (100, 2))])
         >>> ic = GaussianMixtureIC(n_components=[1, 2, 3], random_state=0).fit(X)
-        >>> ic.score(X) == ic.best_estimator_.score(X)
+        >>> bool(ic.score(X) == ic.best_estimator_.score(X))
         True"""
         return self._best().score(X)
 

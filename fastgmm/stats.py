@@ -1,46 +1,52 @@
-"""Sufficient statistics, the M-step, and the parameter conversions around them.
+"""Sufficient statistics, the parameter containers, and the kernels' layouts of the parameters.
 
-Everything that turns kernel output into mixture parameters, or parameters into kernel input,
-lives here, so the in-memory, streaming and Dask fits share one copy of the maths.
+Everything that turns kernel output into the M-step's input, or parameters into kernel input,
+lives here, so the in-memory, streaming and Dask fits share one copy of the maths. What a
+covariance *is* (its M-step, its shapes) belongs to the covariance models
+(:mod:`fastgmm.covariance`); what the kernels need to evaluate it is one of two layouts:
+:class:`FactorLayout` (one triangular factor per component) or :class:`SharedLayout` (one
+transform for all components, a diagonal scale per component).
 
 The statistics of a data set are additive over any partition of its rows::
 
     nk[k]  = sum_i w_i r_ik
     s1[k]  = sum_i w_i r_ik (x_i - shift_k)
-    s2[k]  = sum_i w_i r_ik (x_i - shift_k)(x_i - shift_k)^T      (full, tied)
-           = sum_i w_i r_ik (x_i - shift_k)**2                      (diag, spherical)
+    s2[k]  = sum_i w_i r_ik (x_i - shift_k)(x_i - shift_k)^T        (FULL: per component)
+    s2[k]  = sum_i w_i r_ik (x_i - shift_k)**2                       (DIAG)
+    s2[0]  = sum_k sum_i w_i r_ik (x_i - shift_k)(x_i - shift_k)^T   (POOLED: one matrix)
 
 Moments are taken about ``shift`` (the means of the previous iteration) rather than the origin:
-``cov = s2/nk - d d^T`` with ``d = s1/nk`` then subtracts two numbers of the size of the
-covariance, instead of two of the size of ``|x|^2``, so data far from 0 keep their digits.
+the scatter about the new mean, ``s2 - nk d d^T`` with ``d = s1/nk``, then subtracts two numbers
+of the size of the covariance, instead of two of the size of ``|x|^2``, so data far from 0 keep
+their digits.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import linalg
 
-from ._kernels.linalg import invert_lower_transposed
+from ._kernels.blocks import DIAG, FULL, POOLED
+from .errors import CovarianceOverflowError
 
-COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
+__all__ = [
+    "DIAG",
+    "FULL",
+    "POOLED",
+    "FactorLayout",
+    "FeatureMap",
+    "MixtureParams",
+    "SharedLayout",
+    "SufficientStats",
+    "factor_condition",
+    "pooled_second_moment",
+    "scatter",
+    "symmetrise_upper",
+]
 
-_ILL_DEFINED = (
-    "Fitting the mixture model failed because some components have "
-    "ill-defined empirical covariance (for instance caused by singleton "
-    "or collapsed samples). Try to decrease the number of components, "
-    "increase reg_covar, or scale the input data."
-)
-# A covariance that overflowed is not "ill-defined": its rows are too large to square.
-_OVERFLOW = (
-    "Fitting the mixture model failed because a covariance is not finite: the input values "
-    "are too large to be squared in float64 (or too far from each other). Scale the input data."
-)
-_FLOAT32_HINT = (
-    " The numerical accuracy can also be improved by passing float64 data instead of float32."
-)
+STATISTICS_KINDS = {"full": FULL, "diag": DIAG, "pooled": POOLED}
 
 
 @dataclass
@@ -51,8 +57,11 @@ class SufficientStats:
     ----------
     nk : ndarray of shape (n_components,)
     s1 : ndarray of shape (n_components, n_features)
-    s2 : ndarray of shape (n_components, n_features, n_features) or (n_components, 1, n_features)
-        Upper triangle only for full factors; see :func:`m_step`.
+    s2 : ndarray
+        ``FULL``: (n_components, n_features, n_features), upper triangle (at least); ``DIAG``:
+        (n_components, 1, n_features); ``POOLED``: (1, n_features, n_features), upper triangle.
+    kind : int
+        ``FULL``, ``DIAG`` or ``POOLED``.
     shift : ndarray of shape (n_components, n_features)
         The origin of ``s1`` and ``s2``. Statistics can only be added if their shifts agree.
     log_lik : float
@@ -61,14 +70,18 @@ class SufficientStats:
         Sum of the sample weights (the number of rows when unweighted).
     n_rows : int
         Number of rows seen; used to prove that no row of a source was lost.
+    log_max_resp : float
+        Weighted sum of ``log max_k r_ik`` (ICL's entropy term of the hard assignments).
+    entropy : float
+        Weighted sum of ``sum_k r_ik log r_ik`` (when the kernel was asked for it).
 
     Examples
     --------
     >>> import numpy as np
-    >>> from fastgmm.stats import SufficientStats
+    >>> from fastgmm.stats import DIAG, SufficientStats
     >>> def at_origin(n):  # the statistics of n rows at the origin, one component
     ...     return SufficientStats(np.array([float(n)]), np.zeros((1, 2)), np.zeros((1, 1, 2)),
-    ...                            np.zeros((1, 2)), -1.5 * n, float(n), n)
+    ...                            DIAG, np.zeros((1, 2)), -1.5 * n, float(n), n)
     >>> total = at_origin(3) + at_origin(5)  # statistics add over any split of the rows
     >>> total.n_rows, total.mean_log_likelihood
     (8, -1.5)
@@ -77,22 +90,28 @@ class SufficientStats:
     nk: np.ndarray
     s1: np.ndarray
     s2: np.ndarray
+    kind: int
     shift: np.ndarray
     log_lik: float
     weight_sum: float
     n_rows: int
+    log_max_resp: float = 0.0
+    entropy: float = 0.0
 
     def __add__(self, other: SufficientStats) -> SufficientStats:
-        if not np.array_equal(self.shift, other.shift):
-            raise ValueError("Cannot add statistics taken about different shifts.")
+        if not np.array_equal(self.shift, other.shift) or self.kind != other.kind:
+            raise ValueError("Cannot add statistics taken about different shifts or kinds.")
         return SufficientStats(
             self.nk + other.nk,
             self.s1 + other.s1,
             self.s2 + other.s2,
+            self.kind,
             self.shift,
             self.log_lik + other.log_lik,
             self.weight_sum + other.weight_sum,
             self.n_rows + other.n_rows,
+            self.log_max_resp + other.log_max_resp,
+            self.entropy + other.entropy,
         )
 
     @property
@@ -109,28 +128,178 @@ class SufficientStats:
             and np.isfinite(self.s2).all()
         )
 
+    def reduced(self, kind: int) -> SufficientStats:
+        """The same statistics reduced to a smaller ``kind`` (FULL to DIAG or POOLED).
 
-@dataclass
-class MixtureParams:
-    """Parameters of a Gaussian mixture in scikit-learn's shapes (float64 during fitting).
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from fastgmm.stats import FULL, POOLED, SufficientStats
+        >>> s2 = np.array([[[1.0, 2.0], [0.0, 3.0]], [[4.0, 5.0], [0.0, 6.0]]])
+        >>> stats = SufficientStats(np.ones(2), np.zeros((2, 2)), s2, FULL, np.zeros((2, 2)),
+        ...                         0.0, 2.0, 2)
+        >>> stats.reduced(POOLED).s2
+        array([[[5., 7.],
+                [0., 9.]]])
+        """
+        if kind == self.kind:
+            return self
+        if self.kind != FULL:
+            raise ValueError(f"Cannot reduce statistics of kind {self.kind} to kind {kind}.")
+        if kind == DIAG:
+            s2 = np.diagonal(self.s2, axis1=1, axis2=2)[:, None, :].copy()
+        else:
+            s2 = self.s2.sum(axis=0, keepdims=True)
+        return SufficientStats(
+            self.nk,
+            self.s1,
+            s2,
+            kind,
+            self.shift,
+            self.log_lik,
+            self.weight_sum,
+            self.n_rows,
+            self.log_max_resp,
+            self.entropy,
+        )
+
+
+def pooled_second_moment(e_sum: np.ndarray, pairs: np.ndarray, shift: np.ndarray) -> np.ndarray:
+    """The pooled second moment about the shifts from the pooled kernel's two sums.
+
+    ``sum_i w_i e_i e_i^T + sum_{k<j} P_kj (c_k - c_j)(c_k - c_j)^T`` (see
+    :func:`fastgmm._kernels.blocks.accumulate_pooled`), upper triangle filled.
+
+    Examples
+    --------
+    Two rows, each wholly in its own component, at their component's shift: no scatter.
+
+    >>> import numpy as np
+    >>> from fastgmm.stats import pooled_second_moment
+    >>> shift = np.array([[0.0, 0.0], [3.0, 0.0]])
+    >>> pooled_second_moment(np.zeros((1, 2, 2)), np.zeros((2, 2)), shift)[0]
+    array([[0., 0.],
+           [0., 0.]])
+
+    One row split half and half between them adds ``(1/4) (c_0 - c_1)(c_0 - c_1)^T`` twice
+    over (``r_0 r_1 = 1/4``, and the row's own offset ``e`` from its mean shift of 1.5):
+
+    >>> e = np.array([[[2.25, 0.0], [0.0, 0.0]]])  # (x - m)(x - m)^T for x = (0, 0), m = (1.5, 0)
+    >>> pairs = np.array([[0.0, 0.25], [0.0, 0.0]])
+    >>> pooled_second_moment(e, pairs, shift)[0]  # 0.5 * 0 + 0.5 * 9
+    array([[4.5, 0. ],
+           [0. , 0. ]])
+    """
+    total = e_sum.copy()
+    n_components = shift.shape[0]
+    if n_components > 1:
+        k, j = np.triu_indices(n_components, 1)
+        weights = pairs[k, j]
+        diff = shift[k] - shift[j]
+        total[0] += np.triu(np.einsum("p,pd,pe->de", weights, diff, diff))
+    return total
+
+
+def scatter(stats: SufficientStats, reg_covar=0.0, dtype=np.float64):
+    """The M-step's shared part: weights' counts, new means and the scatter about them.
+
+    Follows scikit-learn's ``_estimate_gaussian_parameters`` (its ``10 * eps`` guard on empty
+    components included) but works from moments about ``stats.shift``.
+
+    Parameters
+    ----------
+    stats : SufficientStats
+    reg_covar : float or ndarray of shape (n_components,)
+        Added to the diagonal of each component's covariance estimate (a vector: one value per
+        component, as ``on_degenerate='reg'`` raises them).
+    dtype : numpy dtype
+        The data's dtype (its epsilon guards empty components, as in scikit-learn).
+
+    Returns
+    -------
+    nk : ndarray of shape (n_components,)
+        ``stats.nk + 10 eps``.
+    means : ndarray of shape (n_components, n_features)
+    covariance : ndarray
+        The regularised scatter divided by the counts: per component ``S_k`` (FULL:
+        (K, D, D) symmetric; DIAG: (K, D)), or for POOLED the pooled ``sum_k nk S_k / sum nk``
+        (D, D) — exactly scikit-learn's 'full', 'diag' and 'tied' covariances.
+
+    Examples
+    --------
+    The rows (0, 1) and (2, -1), one component, moments about the origin:
+
+    >>> import numpy as np
+    >>> from fastgmm.stats import DIAG, SufficientStats, scatter
+    >>> stats = SufficientStats(nk=np.array([2.0]), s1=np.array([[2.0, 0.0]]),
+    ...                         s2=np.array([[[4.0, 2.0]]]), kind=DIAG, shift=np.zeros((1, 2)),
+    ...                         log_lik=-3.0, weight_sum=2.0, n_rows=2)
+    >>> nk, means, covariance = scatter(stats)
+    >>> means.round(12), covariance.round(12)
+    (array([[1., 0.]]), array([[1., 1.]]))
+    """
+    if not all(np.all(np.isfinite(a)) for a in (stats.nk, stats.s1, stats.s2)):
+        raise CovarianceOverflowError()  # before NumPy warns about inf - inf below
+    nk = stats.nk + 10 * np.finfo(dtype).eps
+    offset = stats.s1 / nk[:, None]
+    means = stats.shift + offset
+    reg = np.broadcast_to(np.asarray(reg_covar, dtype=np.float64), nk.shape)
+    n_features = means.shape[1]
+    if stats.kind == DIAG:
+        covariance = stats.s2[:, 0, :] / nk[:, None] - offset**2 + reg[:, None]
+    elif stats.kind == FULL:
+        s2 = symmetrise_upper(stats.s2)
+        covariance = s2 / nk[:, None, None] - offset[:, :, None] * offset[:, None, :]
+        covariance[:, np.arange(n_features), np.arange(n_features)] += reg[:, None]
+    else:
+        s2 = symmetrise_upper(stats.s2)[0]
+        covariance = (s2 - np.einsum("k,kd,ke->de", nk, offset, offset)) / nk.sum()
+        covariance = 0.5 * (covariance + covariance.T)
+        covariance[np.diag_indices(n_features)] += float(nk @ reg) / float(nk.sum())
+    return nk, means, covariance
+
+
+def symmetrise_upper(s2: np.ndarray) -> np.ndarray:
+    """Copy the upper triangle of each matrix onto its lower triangle (the kernels fill the
+    upper triangles of full and pooled second moments).
 
     Examples
     --------
     >>> import numpy as np
-    >>> from fastgmm.stats import MixtureParams, precision_cholesky
-    >>> covariances = np.array([[1.0, 4.0], [0.25, 1.0]])
-    >>> params = MixtureParams(np.array([0.3, 0.7]), np.zeros((2, 2)), covariances,
-    ...                        precision_cholesky(covariances, "diag"), "diag")
-    >>> params.n_components, params.n_features, params.precisions_cholesky
-    (2, 2, array([[1. , 0.5],
-           [2. , 1. ]]))
+    >>> from fastgmm.stats import symmetrise_upper
+    >>> symmetrise_upper(np.array([[1.0, 2.0], [0.0, 3.0]]))
+    array([[1., 2.],
+           [2., 3.]])
+    """
+    upper = np.triu(s2)
+    return upper + np.swapaxes(np.triu(s2, 1), -1, -2)
+
+
+@dataclass
+class MixtureParams:
+    """Parameters of a Gaussian mixture (float64 during fitting).
+
+    ``covariances`` and ``precisions_cholesky`` have the attribute shapes of the covariance
+    model (scikit-learn's shapes for its four types, (K, D, D) for mclust's names);
+    ``decomposition`` holds a model's own extra parameters (mclust's volumes, shapes and
+    orientations), which iterative M-steps continue from.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastgmm.stats import MixtureParams
+    >>> params = MixtureParams(np.array([0.3, 0.7]), np.zeros((2, 2)), np.ones((2, 2)),
+    ...                        np.ones((2, 2)), "diag")
+    >>> params.n_components, params.n_features
+    (2, 2)
     """
 
     weights: np.ndarray
     means: np.ndarray
     covariances: np.ndarray | None
-    precisions_cholesky: np.ndarray
+    precisions_cholesky: np.ndarray | None
     covariance_type: str
+    decomposition: object = None
 
     @property
     def n_components(self) -> int:
@@ -147,12 +316,12 @@ class MixtureParams:
 FEATURE_MAP_MAX_FULL = 32
 # The feature map takes every component's moments about one centre, so a component whose mean
 # lies t of its own standard deviations from that centre loses about t**2 ulps in its covariance.
-# Beyond t**2 = 1e4 (digits lost: 4) the exact per-component kernels are used instead; that is
-# the case of a component collapsing onto a point far from the others.
+# Beyond t**2 = 1e4 (digits lost: 4) the exact kernels are used instead; that is the case of a
+# component collapsing onto a point far from the others.
 FEATURE_MAP_MAX_SPREAD = 1e4
 # float32 data go through the map in single precision (eps 6e-8), where 1e4 ulps would be a
-# relative error of 6e-4, so the map takes them only up to t**2 = 1e3, and the per-component
-# kernels (moments about each mean) beyond. Measured on (c)'s data (t**2 = 436, D=32, K=32):
+# relative error of 6e-4, so the map takes them only up to t**2 = 1e3, and the exact kernels
+# (moments about each mean) beyond. Measured on (c)'s data (t**2 = 436, D=32, K=32):
 # covariances within 9e-7 relative of the float64 kernels at N=8000, and 2e-7 at N=2e5 (the
 # per-block errors are independent and average out); the mean log-likelihood within 1.4e-8.
 FEATURE_MAP_MAX_SPREAD_FLOAT32 = 1e3
@@ -179,11 +348,11 @@ class FeatureMap:
     Examples
     --------
     >>> import numpy as np
-    >>> from fastgmm.stats import MixtureParams, kernel_params
-    >>> params = MixtureParams(np.array([0.5, 0.5]), np.array([[0.0, 0.0], [2.0, 2.0]]), None,
-    ...                        np.ones((2, 2)), "diag")
-    >>> fmap = kernel_params(params).feature_map()
-    >>> fmap.centre, fmap.coef.shape, fmap.pairs  # features: x, x**2 and 1, per component
+    >>> from fastgmm.stats import DIAG, SharedLayout
+    >>> layout = SharedLayout.diagonal(np.array([0.5, 0.5]), np.array([[0.0, 0.0], [2.0, 2.0]]),
+    ...                                np.ones((2, 2)))
+    >>> fmap = layout.feature_map(kind=DIAG)  # features: x, x**2 and 1, per component
+    >>> fmap.centre, fmap.coef.shape, fmap.pairs
     (array([1., 1.]), (5, 2), False)
     """
 
@@ -195,44 +364,67 @@ class FeatureMap:
     #: Whether coefficients and features stay well inside float32's normal range.
     fits_float32: bool = True
 
+    def unpack(self, packed):
+        """``nk``, ``s1`` and ``s2`` (about ``centre``, kernel layout) from the kernel's sums.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from fastgmm.stats import FeatureMap
+        >>> fmap = FeatureMap(np.zeros(2), np.zeros((5, 1)), pairs=False)
+        >>> packed = np.array([[1.0, 2.0, 3.0, 4.0, 5.0]])  # s1 (2 features), s2 diagonal, nk
+        >>> fmap.unpack(packed)
+        (array([5.]), array([[1., 2.]]), array([[[3., 4.]]]))
+        """
+        n_components = packed.shape[0]
+        n_features = self.centre.shape[0]
+        nk = packed[:, -1].copy()
+        s1 = packed[:, :n_features].copy()
+        if self.pairs:
+            s2 = np.zeros((n_components, n_features, n_features))
+            rows, cols = np.triu_indices(n_features)
+            s2[:, rows, cols] = packed[:, n_features:-1]
+        else:
+            s2 = packed[:, None, n_features:-1].copy()
+        return nk, s1, s2
+
 
 @dataclass
-class KernelParams:
-    """Parameters laid out for the kernels (see :mod:`fastgmm._kernels.blocks`).
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from fastgmm.stats import MixtureParams, kernel_params
-    >>> params = MixtureParams(np.array([0.5, 0.5]), np.array([[0.0, 0.0], [2.0, 2.0]]), None,
-    ...                        np.ones((2, 2)), "diag")
-    >>> kp = kernel_params(params)
-    >>> kp.means.shape, kp.prec.shape, kp.log_const.shape
-    ((2, 2), (2, 1, 2), (2,))
-    """
+class _Layout:
+    """What both layouts share: the means, the per-component constants and derived forms."""
 
     means: np.ndarray
-    prec: np.ndarray
     log_const: np.ndarray
-    _feature_map: FeatureMap | None = None
-    _condition: float | None = None
+    _feature_maps: dict = field(default_factory=dict, repr=False)
+    _condition: float | None = field(default=None, repr=False)
 
-    def feature_map(self, dtype=np.float64) -> FeatureMap | None:
+    @property
+    def n_components(self) -> int:
+        return self.means.shape[0]
+
+    is_diagonal = False
+
+    def feature_map(self, dtype=np.float64, kind=FULL) -> FeatureMap | None:
         """The feature-map form of these parameters, or None where it does not suit them.
 
         ``dtype`` is that of the data: float32 data are mapped in single precision, which
         tolerates less spread between the means (see ``FEATURE_MAP_MAX_SPREAD_FLOAT32``).
+        ``kind`` is the statistics wanted: squares alone suffice for diagonal statistics of a
+        diagonal model; anything else needs the products.
         """
-        if self._feature_map is None:
-            self._feature_map = _feature_map(self.means, self.prec, self.log_const)
-        fmap = self._feature_map
+        pairs = not (kind == DIAG and self.is_diagonal)
+        if pairs not in self._feature_maps:
+            self._feature_maps[pairs] = _feature_map(
+                self.means, self.factors(), self.log_const, pairs
+            )
+        fmap = self._feature_maps[pairs]
         if not fmap:
             return None
         if np.dtype(dtype) != np.float32:
             return fmap if fmap.spread <= FEATURE_MAP_MAX_SPREAD else None
         # Coefficients are precisions (1/variance) and features squared offsets (variances):
-        # variances near 1e-40 or 1e40 overflow or underflow in float32, so the per-component
-        # kernels (which work with standard deviations) take those.
+        # variances near 1e-40 or 1e40 overflow or underflow in float32, so the exact kernels
+        # (which work with standard deviations) take those.
         usable = (
             fmap.fits_float32
             and fmap.spread + self.condition() ** 2 <= FEATURE_MAP_MAX_SPREAD_FLOAT32
@@ -240,337 +432,219 @@ class KernelParams:
         return fmap if usable else None
 
     def condition(self) -> float:
-        """The largest condition number of a precision factor ``U_k`` (about
-        ``sqrt(cond(Sigma_k))``), see :func:`factor_condition`."""
+        """The largest condition number of a precision factor (about ``sqrt(cond(Sigma_k))``),
+        see :func:`factor_condition`."""
         if self._condition is None:
-            self._condition = factor_condition(self.prec)
+            self._condition = self._factor_condition()
         return self._condition
 
     def single_precision_suits(self) -> bool:
-        """Whether float32 rows may go through the single-precision per-component kernels."""
-        return self.condition() <= SINGLE_PRECISION_MAX_COND
+        """Whether float32 rows may go through the single-precision exact kernels.
+
+        The model must be well conditioned, and its variances inside float32's normal range:
+        the statistics square offsets of the size of the standard deviations.
+        """
+        if self.condition() > SINGLE_PRECISION_MAX_COND:
+            return False
+        variances = 1.0 / np.einsum("kde,kde->kd", self.factors(), self.factors())
+        return bool(1.0 / _FLOAT32_SAFE <= variances.min() and variances.max() <= _FLOAT32_SAFE)
+
+
+@dataclass
+class FactorLayout(_Layout):
+    """Per-component factor form: ``prec[k]`` is the upper-triangular ``U_k``, ``U_k U_k^T =
+    Sigma_k^-1`` (scikit-learn's ``precisions_cholesky_`` of a full covariance).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastgmm.stats import FactorLayout
+    >>> layout = FactorLayout.build(np.array([0.5, 0.5]), np.zeros((2, 3)),
+    ...                             np.broadcast_to(np.eye(3), (2, 3, 3)).copy())
+    >>> layout.prec.shape, layout.log_const.round(4)
+    ((2, 3, 3), array([-3.45, -3.45]))
+    """
+
+    prec: np.ndarray = None
+
+    @classmethod
+    def build(cls, weights, means, prec_chol) -> FactorLayout:
+        """The layout of weights, means and upper-triangular precision factors (K, D, D)."""
+        prec = np.ascontiguousarray(prec_chol, dtype=np.float64)
+        log_det = np.log(np.diagonal(prec, axis1=1, axis2=2)).sum(axis=1)
+        return cls(
+            np.ascontiguousarray(means, dtype=np.float64),
+            _log_const(weights, means.shape[1], log_det),
+            prec=prec,
+        )
+
+    def factors(self) -> np.ndarray:
+        """Matrices ``F_k`` with ``F_k F_k^T = Sigma_k^-1``, shape (K, D, D)."""
+        return self.prec
+
+    def _factor_condition(self) -> float:
+        return factor_condition(self.prec)
+
+
+@dataclass
+class SharedLayout(_Layout):
+    """Shared-transform form: ``Sigma_k^-1 = T diag(scales_k**2) T^T`` with one ``T``.
+
+    ``transform`` is ``T`` (D, D), or None for the identity (the diagonal models);
+    ``triangular`` says that ``T`` is upper triangular (a tied covariance's precision factor).
+    ``origin`` is a point near the data (the centre of the means) subtracted before
+    transforming, and ``nu`` the transformed means ``T^T (mu_k - origin)`` (the means themselves
+    for the identity).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastgmm.stats import SharedLayout
+    >>> layout = SharedLayout.diagonal(np.array([0.5, 0.5]), np.zeros((2, 3)), np.ones((2, 3)))
+    >>> layout.transform is None, layout.kernel_tuple()[1].shape
+    (True, (0, 0))
+    """
+
+    origin: np.ndarray = None
+    transform: np.ndarray | None = None
+    triangular: bool = False
+    nu: np.ndarray = None
+    scales: np.ndarray = None
+
+    @classmethod
+    def diagonal(cls, weights, means, scales) -> SharedLayout:
+        """The identity transform: ``scales`` (K, D) are the square roots of the precisions."""
+        means = np.ascontiguousarray(means, dtype=np.float64)
+        scales = np.ascontiguousarray(scales, dtype=np.float64)
+        log_det = np.log(scales).sum(axis=1)
+        origin = means.mean(axis=0)
+        return cls(
+            means,
+            _log_const(weights, means.shape[1], log_det),
+            origin=origin,
+            transform=None,
+            nu=means,
+            scales=scales,
+        )
+
+    @classmethod
+    def shared(cls, weights, means, transform, scales, *, triangular=False) -> SharedLayout:
+        """A shared transform ``T`` (D, D) with per-component scales (K, D)."""
+        means = np.ascontiguousarray(means, dtype=np.float64)
+        transform = np.ascontiguousarray(transform, dtype=np.float64)
+        scales = np.ascontiguousarray(scales, dtype=np.float64)
+        origin = means.mean(axis=0)
+        nu = np.ascontiguousarray((means - origin) @ transform)
+        if triangular:
+            log_det_t = float(np.log(np.abs(np.diagonal(transform))).sum())
+        else:
+            log_det_t = float(np.linalg.slogdet(transform)[1])
+        log_det = np.log(scales).sum(axis=1) + log_det_t
+        return cls(
+            means,
+            _log_const(weights, means.shape[1], log_det),
+            origin=origin,
+            transform=transform,
+            triangular=triangular,
+            nu=nu,
+            scales=scales,
+        )
+
+    @property
+    def is_diagonal(self) -> bool:
+        return self.transform is None
+
+    def kernel_tuple(self):
+        """The ``layout`` argument of the shared kernels."""
+        transform = np.empty((0, 0)) if self.transform is None else self.transform
+        return (
+            self.origin,
+            transform,
+            bool(self.triangular),
+            self.nu,
+            self.scales,
+            self.log_const,
+        )
+
+    def factors(self) -> np.ndarray:
+        """Matrices ``F_k = T diag(scales_k)`` with ``F_k F_k^T = Sigma_k^-1``, (K, D, D)."""
+        if self.transform is None:
+            return np.stack([np.diag(s) for s in self.scales])
+        return self.transform[None, :, :] * self.scales[:, None, :]
+
+    def _factor_condition(self) -> float:
+        if not np.all(np.isfinite(self.scales)):
+            return math.inf
+        magnitude = np.abs(self.scales)
+        with np.errstate(divide="ignore"):
+            scale_cond = float(np.max(magnitude.max(axis=1) / magnitude.min(axis=1)))
+        if self.transform is None:
+            return scale_cond
+        return scale_cond * factor_condition(self.transform[None])
+
+
+def _log_const(weights, n_features, log_det):
+    with np.errstate(divide="ignore"):
+        log_weights = np.log(np.asarray(weights, dtype=np.float64))
+    return np.ascontiguousarray(
+        log_weights - 0.5 * n_features * math.log(2 * math.pi) + log_det, dtype=np.float64
+    )
 
 
 def factor_condition(prec: np.ndarray) -> float:
-    """The largest condition number of the kernels' precision factors ``prec``.
+    """The largest 1-norm condition number of square factors ``prec`` (K, D, D).
 
-    LAPACK's 1-norm estimate for the triangular factors (``dtrcon``: O(D^2) per component,
-    exact to a small factor), the ratio of the largest to the smallest entry for diagonal ones
-    ``(K, 1, D)``. Singular or non-finite factors give ``inf``.
+    LAPACK's estimate for triangular factors (``dtrcon``: O(D^2) per component, exact to a small
+    factor), NumPy's ``cond`` for others. Singular or non-finite factors give ``inf``.
 
     Examples
     --------
     >>> import numpy as np
     >>> from fastgmm.stats import factor_condition
-    >>> float(factor_condition(np.array([[[1.0, 4.0]], [[2.0, 2.0]]])))  # diag
+    >>> float(factor_condition(np.diag([1.0, 4.0])[None]))
     4.0
-    >>> float(factor_condition(np.eye(3)[None]))
-    1.0
     """
     from scipy.linalg import lapack
 
     if not np.all(np.isfinite(prec)):
         return math.inf
-    if prec.shape[1] == 1:
-        magnitude = np.abs(prec[:, 0, :])
-        with np.errstate(divide="ignore"):
-            return float(np.max(magnitude.max(axis=1) / magnitude.min(axis=1)))
     worst = 0.0
     for factor in prec:
-        rcond, _ = lapack.dtrcon(factor, norm="1", uplo="U")
-        worst = max(worst, math.inf if rcond <= 0.0 else 1.0 / rcond)
+        if np.array_equal(factor, np.triu(factor)):
+            rcond, _ = lapack.dtrcon(factor, norm="1", uplo="U")
+            cond = math.inf if rcond <= 0.0 else 1.0 / rcond
+        else:
+            cond = float(np.linalg.cond(factor, 1))
+        worst = max(worst, cond)
     return worst
 
 
-def _feature_map(means, prec, log_const):
-    _, s2_rows, n_features = prec.shape
-    pairs = s2_rows != 1
+def _feature_map(means, factors, log_const, pairs):
+    _, n_features, _ = factors.shape
     if pairs and n_features > FEATURE_MAP_MAX_FULL:
         return False
     centre = means.mean(axis=0)
     offsets = means - centre
-    whitened = np.einsum("kde,kd->ke", prec, offsets) if pairs else prec[:, 0, :] * offsets
+    whitened = np.einsum("kde,kd->ke", factors, offsets)
     spread = float(np.max(np.einsum("kd,kd->k", whitened, whitened)))
     if not spread <= FEATURE_MAP_MAX_SPREAD:  # also refuses NaN
         return False
     if pairs:
-        precisions = prec @ np.swapaxes(prec, 1, 2)
+        precisions = factors @ np.swapaxes(factors, 1, 2)
         linear = np.einsum("kde,ke->kd", precisions, offsets)
         rows, cols = np.triu_indices(n_features)
         quadratic = -precisions[:, rows, cols] * np.where(rows == cols, 0.5, 1.0)
+        variances = 1.0 / np.diagonal(precisions, axis1=1, axis2=2)
     else:
-        precisions = prec[:, 0, :] ** 2
+        precisions = np.einsum("kdd->kd", factors) ** 2
         linear = precisions * offsets
         quadratic = -0.5 * precisions
+        variances = 1.0 / precisions
     constant = log_const - 0.5 * np.einsum("kd,kd->k", offsets, linear)
     coef = np.concatenate([linear, quadratic, constant[:, None]], axis=1).T
-    variances = 1.0 / (np.diagonal(precisions, axis1=1, axis2=2) if pairs else precisions)
     fits_float32 = bool(
-        np.max(np.abs(coef)) <= _FLOAT32_SAFE and np.max(variances) <= _FLOAT32_SAFE
+        np.max(np.abs(coef)) <= _FLOAT32_SAFE
+        and 1.0 / _FLOAT32_SAFE <= np.min(variances)
+        and np.max(variances) <= _FLOAT32_SAFE
     )
     return FeatureMap(centre, np.ascontiguousarray(coef), pairs, spread, fits_float32)
-
-
-def unpack_feature_statistics(packed, fmap: FeatureMap):
-    """``nk``, ``s1`` and ``s2`` (about ``fmap.centre``) from the feature kernel's sums.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from fastgmm.stats import FeatureMap, unpack_feature_statistics
-    >>> fmap = FeatureMap(np.zeros(2), np.zeros((5, 1)), pairs=False)
-    >>> packed = np.array([[1.0, 2.0, 3.0, 4.0, 5.0]])  # s1 (2 features), s2 diagonal, nk
-    >>> unpack_feature_statistics(packed, fmap)
-    (array([5.]), array([[1., 2.]]), array([[[3., 4.]]]))
-    """
-    n_components = packed.shape[0]
-    n_features = fmap.centre.shape[0]
-    nk = packed[:, -1].copy()
-    s1 = packed[:, :n_features].copy()
-    if fmap.pairs:
-        s2 = np.zeros((n_components, n_features, n_features))
-        rows, cols = np.triu_indices(n_features)
-        s2[:, rows, cols] = packed[:, n_features:-1]
-    else:
-        s2 = packed[:, None, n_features:-1].copy()
-    return nk, s1, s2
-
-
-def m_step(stats: SufficientStats, covariance_type: str, reg_covar: float, dtype=np.float64):
-    """Turn sufficient statistics into new weights, means and covariances.
-
-    Follows scikit-learn's ``_estimate_gaussian_parameters`` (including its ``10 * eps`` guard on
-    empty components) but works from moments about ``stats.shift``.
-
-    Returns
-    -------
-    weights, means, covariances : ndarray
-        Weights normalised to sum to 1; covariances in scikit-learn's shape for the type.
-
-    Examples
-    --------
-    The rows (0, 1) and (2, -1), one component, moments about the origin:
-
-    >>> import numpy as np
-    >>> from fastgmm.stats import SufficientStats, m_step
-    >>> stats = SufficientStats(nk=np.array([2.0]), s1=np.array([[2.0, 0.0]]),
-    ...                         s2=np.array([[[4.0, 2.0]]]), shift=np.zeros((1, 2)),
-    ...                         log_lik=-3.0, weight_sum=2.0, n_rows=2)
-    >>> weights, means, covariances = m_step(stats, "diag", reg_covar=0.0)
-    >>> weights, means.round(12), covariances.round(12)
-    (array([1.]), array([[1., 0.]]), array([[1., 1.]]))
-    """
-    if not all(np.all(np.isfinite(a)) for a in (stats.nk, stats.s1, stats.s2)):
-        raise ValueError(_OVERFLOW)  # before NumPy warns about inf - inf below
-    nk = stats.nk + 10 * np.finfo(dtype).eps
-    offset = stats.s1 / nk[:, None]
-    means = stats.shift + offset
-    if covariance_type in ("full", "tied"):
-        s2 = _symmetrise_upper(stats.s2)
-        scatter = s2 / nk[:, None, None] - offset[:, :, None] * offset[:, None, :]
-        if covariance_type == "full":
-            covariances = scatter
-            _add_to_diagonal(covariances, reg_covar)
-        else:
-            covariances = np.tensordot(nk, scatter, axes=1) / nk.sum()
-            covariances = 0.5 * (covariances + covariances.T)
-            covariances[np.diag_indices_from(covariances)] += reg_covar
-    else:
-        variances = stats.s2[:, 0, :] / nk[:, None] - offset**2
-        if covariance_type == "diag":
-            covariances = variances + reg_covar
-        else:
-            covariances = variances.mean(axis=1) + reg_covar
-    return nk / nk.sum(), means, covariances
-
-
-def _symmetrise_upper(s2: np.ndarray) -> np.ndarray:
-    """Copy the upper triangle of each matrix onto its lower triangle."""
-    upper = np.triu(s2)
-    return upper + np.swapaxes(np.triu(s2, 1), -1, -2)
-
-
-def _add_to_diagonal(matrices: np.ndarray, value: float) -> None:
-    n = matrices.shape[-1]
-    idx = np.arange(n)
-    matrices[..., idx, idx] += value
-
-
-def precision_cholesky(covariances: np.ndarray, covariance_type: str, float32_hint=False):
-    """Upper-triangular Cholesky factors of the precisions, as sklearn's ``precisions_cholesky_``.
-
-    Raises
-    ------
-    ValueError
-        scikit-learn's message when a covariance is not positive definite.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from fastgmm.stats import precision_cholesky
-    >>> precision_cholesky(np.array([[4.0, 0.25]]), "diag")  # 1 / standard deviations
-    array([[0.5, 2. ]])
-    >>> cov = np.array([[[2.0, 1.0], [1.0, 2.0]]])
-    >>> U = precision_cholesky(cov, "full")[0]
-    >>> bool(np.allclose(U @ U.T, np.linalg.inv(cov[0]))), bool(np.allclose(U, np.triu(U)))
-    (True, True)
-    >>> precision_cholesky(np.array([[0.0, 1.0]]), "diag")  # doctest: +ELLIPSIS
-    Traceback (most recent call last):
-    ...
-    ValueError: Fitting the mixture model failed because some components have ill-defined ...
-    """
-    message = _ILL_DEFINED + (_FLOAT32_HINT if float32_hint else "")
-    if covariance_type in ("full", "tied"):
-        matrices = covariances if covariance_type == "full" else covariances[None]
-        if not np.all(np.isfinite(matrices)):
-            raise ValueError(_OVERFLOW)
-        lower = np.empty(matrices.shape)
-        for k, cov in enumerate(matrices):
-            try:
-                lower[k] = linalg.cholesky(cov, lower=True)
-            except linalg.LinAlgError:
-                raise ValueError(message) from None
-        out = np.empty(matrices.shape)
-        invert_lower_transposed(lower, out)
-        return out if covariance_type == "full" else out[0]
-    if not np.all(np.isfinite(covariances)):
-        raise ValueError(_OVERFLOW)
-    if np.any(covariances <= 0.0):
-        raise ValueError(message)
-    return 1.0 / np.sqrt(covariances)
-
-
-def precision_cholesky_from_precisions(precisions: np.ndarray, covariance_type: str):
-    """Upper Cholesky factors ``U`` with ``U U^T = precision`` (sklearn's flip trick).
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from fastgmm.stats import precision_cholesky_from_precisions
-    >>> precisions = np.array([[[2.0, -1.0], [-1.0, 2.0]]])
-    >>> U = precision_cholesky_from_precisions(precisions, "full")[0]
-    >>> bool(np.allclose(U @ U.T, precisions[0])), bool(np.allclose(U, np.triu(U)))
-    (True, True)
-    """
-    if covariance_type in ("full", "tied"):
-        matrices = precisions if covariance_type == "full" else precisions[None]
-        out = np.stack([np.flip(linalg.cholesky(np.flip(p), lower=True)) for p in matrices])
-        return out if covariance_type == "full" else out[0]
-    return np.sqrt(precisions)
-
-
-def precisions_from_cholesky(prec_chol: np.ndarray, covariance_type: str) -> np.ndarray:
-    """``precisions_`` from ``precisions_cholesky_``.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from fastgmm.stats import precisions_from_cholesky
-    >>> precisions_from_cholesky(np.array([[0.5, 2.0]]), "diag")
-    array([[0.25, 4.  ]])
-    """
-    if covariance_type == "full":
-        return prec_chol @ np.swapaxes(prec_chol, 1, 2)
-    if covariance_type == "tied":
-        return prec_chol @ prec_chol.T
-    return prec_chol**2
-
-
-def covariances_from_cholesky(prec_chol: np.ndarray, covariance_type: str) -> np.ndarray:
-    """Covariances implied by precision factors (used when only precisions were given).
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from fastgmm.stats import covariances_from_cholesky, precision_cholesky
-    >>> cov = np.array([[[2.0, 1.0], [1.0, 2.0]]])
-    >>> bool(np.allclose(covariances_from_cholesky(precision_cholesky(cov, "full"), "full"), cov))
-    True
-    """
-    if covariance_type in ("full", "tied"):
-        matrices = prec_chol if covariance_type == "full" else prec_chol[None]
-        eye = np.eye(matrices.shape[-1])
-        covs = []
-        for u in matrices:
-            u_inv = linalg.solve_triangular(u, eye, lower=False)
-            covs.append(u_inv.T @ u_inv)
-        out = np.stack(covs)
-        return out if covariance_type == "full" else out[0]
-    return 1.0 / prec_chol**2
-
-
-def log_det_cholesky(prec_chol: np.ndarray, covariance_type: str, n_features: int):
-    """``log det U_k`` per component, as sklearn's ``_compute_log_det_cholesky``.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from fastgmm.stats import log_det_cholesky
-    >>> log_det_cholesky(np.array([[0.5, 2.0], [1.0, np.e]]), "diag", 2)
-    array([0., 1.])
-    """
-    if covariance_type == "full":
-        return np.log(np.diagonal(prec_chol, axis1=1, axis2=2)).sum(axis=1)
-    if covariance_type == "tied":
-        return np.log(np.diagonal(prec_chol)).sum()
-    if covariance_type == "diag":
-        return np.log(prec_chol).sum(axis=1)
-    return n_features * np.log(prec_chol)
-
-
-def kernel_params(params: MixtureParams) -> KernelParams:
-    """Lay parameters out for the kernels: float64, precision factors as a 3-D array.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from fastgmm.stats import MixtureParams, kernel_params
-    >>> params = MixtureParams(np.array([0.5, 0.5]), np.zeros((2, 3)), None, np.ones(2),
-    ...                        "spherical")
-    >>> kernel_params(params).prec.shape  # one factor per feature, as for 'diag'
-    (2, 1, 3)
-    """
-    n_components, n_features = params.means.shape
-    ctype = params.covariance_type
-    prec_chol = np.asarray(params.precisions_cholesky, dtype=np.float64)
-    if ctype == "full":
-        prec = prec_chol
-    elif ctype == "tied":
-        prec = np.repeat(prec_chol[None], n_components, axis=0)
-    elif ctype == "diag":
-        prec = prec_chol[:, None, :]
-    else:
-        prec = np.repeat(prec_chol[:, None, None], n_features, axis=2)
-    log_det = np.broadcast_to(log_det_cholesky(prec_chol, ctype, n_features), (n_components,))
-    with np.errstate(divide="ignore"):
-        log_weights = np.log(np.asarray(params.weights, dtype=np.float64))
-    log_const = log_weights - 0.5 * n_features * math.log(2 * math.pi) + log_det
-    return KernelParams(
-        np.ascontiguousarray(params.means, dtype=np.float64),
-        np.ascontiguousarray(prec),
-        np.ascontiguousarray(log_const, dtype=np.float64),
-    )
-
-
-def n_parameters(covariance_type: str, n_components: int, n_features: int) -> int:
-    """Number of free parameters, as sklearn's ``GaussianMixture._n_parameters``.
-
-    Weights (K - 1), means (K D) and covariances: K D (D + 1) / 2 for 'full', D (D + 1) / 2
-    for 'tied', K D for 'diag', K for 'spherical'.
-
-    Examples
-    --------
-    >>> from fastgmm.stats import n_parameters
-    >>> [n_parameters(t, 3, 2) for t in ("full", "tied", "diag", "spherical")]
-    [17, 11, 14, 11]
-    """
-    if covariance_type == "full":
-        cov_params = n_components * n_features * (n_features + 1) / 2.0
-    elif covariance_type == "diag":
-        cov_params = n_components * n_features
-    elif covariance_type == "tied":
-        cov_params = n_features * (n_features + 1) / 2.0
-    else:
-        cov_params = n_components
-    mean_params = n_features * n_components
-    return int(cov_params + mean_params + n_components - 1)

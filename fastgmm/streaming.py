@@ -1,13 +1,13 @@
 """Out-of-core fitting and scoring, and online (stepwise) EM, on the shared statistics core.
 
-Nothing here runs its own EM loop. A streamed fit is the in-memory fit with another chunk
-provider: :class:`SourceChunks` gives :meth:`GaussianMixture._fit_data
-<fastgmm.GaussianMixture>` the rows of a :class:`~fastgmm.sources.ChunkSource` with the interface
-of :class:`~fastgmm.em.ArrayChunks`, so every EM iteration is one exact pass over the source
-(``collect_statistics`` over its chunks) and initialisation reads the same chunks
-(:func:`fastgmm.init.sample_rows`). Given the same rows and ``random_state``, the streamed model
-equals the in-memory one: bit for bit when the chunks are the same, and up to the rounding of
-differently ordered sums otherwise.
+Nothing here runs its own EM loop. A streamed fit is the in-memory fit with another provider:
+:class:`SourceChunks` gives the engine (:func:`fastgmm.em.run_em`,
+:func:`fastgmm.init.initial_params`) the rows of a :class:`~fastgmm.sources.ChunkSource`, so
+every EM iteration is one exact pass over the source and the initialisation reads the same
+chunks. Given the same rows and ``random_state``, the streamed model equals the in-memory one:
+bit for bit when the chunks are the same, and up to the rounding of differently ordered sums
+otherwise (except for the starts that scikit-learn draws by indexing an array at random,
+'k-means++' and 'random_from_data', which a stream draws from a uniform sample instead).
 
 Three more pieces complete the out-of-core story:
 
@@ -31,9 +31,10 @@ from collections.abc import Iterator
 import numpy as np
 
 from . import _interrupts
-from .em import chunk_statistics, params_from_stats, score_chunk
+from .estep import chunk_statistics, score_chunk
+from .providers import ChunkedProvider
 from .sources import ChunkSource, open_source, release_pages
-from .stats import KernelParams, MixtureParams, SufficientStats, kernel_params
+from .stats import DIAG, FULL, POOLED, MixtureParams, SufficientStats, symmetrise_upper
 
 __all__ = [
     "DEFAULT_LEARNING_DECAY",
@@ -63,15 +64,14 @@ _OUTPUTS = {
 
 
 # ----------------------------------------------------------------------------- chunk provider
-class SourceChunks:
-    """A :class:`~fastgmm.sources.ChunkSource` as the chunk provider of the EM core.
+class SourceChunks(ChunkedProvider):
+    """A :class:`~fastgmm.sources.ChunkSource` as a provider of the engine.
 
-    It has the interface of :class:`~fastgmm.em.ArrayChunks` (``chunks()``, ``n_samples``,
-    ``n_features``, ``dtype``, ``sample_weight``) without an ``X``: the rows are only ever seen
-    one chunk at a time. The source reads the next chunk in a background thread while the
-    kernels run on the current one, checks every chunk (columns, dtype, NaN/inf, with the chunk
-    index and row offset in the message) and counts the rows of every pass, raising if a pass
-    yields a different number of rows than the others.
+    It implements :class:`fastgmm.providers.ChunkProvider` without holding the rows: they are
+    only ever seen one chunk at a time. The source reads the next chunk in a background thread
+    while the kernels run on the current one, checks every chunk (columns, dtype, NaN/inf, with
+    the chunk index and row offset in the message) and counts the rows of every pass, raising if
+    a pass yields a different number of rows than the others.
 
     Parameters
     ----------
@@ -107,6 +107,13 @@ class SourceChunks:
                 pass
         return self.source.n_samples
 
+    def first_row(self) -> np.ndarray:
+        """The first row (read without a whole pass)."""
+        for _, chunk in self.source.iter_chunks(prefetch=False):
+            if chunk.shape[0]:
+                return np.array(chunk[0])
+        return np.zeros(self.n_features)
+
     def chunks(self) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
         """Yield ``(row_offset, X_chunk, empty_weights)`` for every row once, in order.
 
@@ -122,14 +129,14 @@ class SourceChunks:
 
 
 # ------------------------------------------------------------------------------------ scoring
-def score_into(data, kparams: KernelParams, what: str, out=None, *, n_threads=None):
+def score_into(data, layout, what: str, out=None, *, n_threads=None):
     """Per-row outputs of a fitted mixture, computed chunk by chunk.
 
     Parameters
     ----------
     data : ArrayChunks or SourceChunks
-    kparams : KernelParams
-        The fitted parameters (:func:`fastgmm.stats.kernel_params`).
+    layout : FactorLayout or SharedLayout
+        The fitted parameters, laid out for the kernels (``model.layout(params)``).
     what : {'score_samples', 'predict_proba', 'predict'}
     out : None, str, os.PathLike or ndarray
         None returns a new array. A path creates (or overwrites) a ``.npy`` file with
@@ -146,20 +153,21 @@ def score_into(data, kparams: KernelParams, what: str, out=None, *, n_threads=No
     Examples
     --------
     >>> import numpy as np
-    >>> from fastgmm.em import ArrayChunks, chunk_statistics
-    >>> from fastgmm.stats import MixtureParams, kernel_params
+    >>> from fastgmm.estep import chunk_statistics
+    >>> from fastgmm.providers import ArrayChunks
+    >>> from fastgmm.stats import DIAG, SharedLayout
     >>> X = np.array([[0.0, 0.0], [0.2, 0.1], [5.0, 5.0], [5.2, 4.9]])
-    >>> params = MixtureParams(np.array([0.5, 0.5]), np.array([[0.0, 0.0], [5.0, 5.0]]), None,
-    ...                        np.ones((2, 2)), "diag")  # unit variances
+    >>> means = np.array([[0.0, 0.0], [5.0, 5.0]])
+    >>> layout = SharedLayout.diagonal(np.array([0.5, 0.5]), means, np.ones((2, 2)))
     >>> from fastgmm.streaming import score_into
-    >>> score_into(ArrayChunks(X), kernel_params(params), "predict")
+    >>> score_into(ArrayChunks(X), layout, "predict")
     array([0, 0, 1, 1])
     >>> out = np.empty(4)
-    >>> score_into(ArrayChunks(X), kernel_params(params), "score_samples", out) is out
+    >>> score_into(ArrayChunks(X), layout, "score_samples", out) is out
     True
     """
     dtype, per_component = _OUTPUTS[what]
-    n_components = kparams.means.shape[0]
+    n_components = layout.n_components
     n_samples = data.n_samples
     if n_samples is None and out is not None:
         n_samples = data.count_rows()  # the output's shape must be known before writing
@@ -182,7 +190,7 @@ def score_into(data, kparams: KernelParams, what: str, out=None, *, n_threads=No
                 f"offset {start}); a source must produce the same rows on every pass"
             )
         result = _score_one(
-            X, kparams, what, target[start:stop] if direct else None, scratch, n_threads
+            X, layout, what, target[start:stop] if direct else None, scratch, n_threads
         )
         if dest is None:
             parts.append(result.copy())
@@ -204,10 +212,10 @@ def score_into(data, kparams: KernelParams, what: str, out=None, *, n_threads=No
     return dest
 
 
-def _score_one(X, kparams, what, direct, scratch, n_threads):
+def _score_one(X, layout, what, direct, scratch, n_threads):
     """One chunk's output, written into ``direct`` if given, else into reused scratch arrays."""
     n_rows = X.shape[0]
-    n_components = kparams.means.shape[0]
+    n_components = layout.n_components
     if scratch.get("rows", 0) < n_rows:
         scratch["rows"] = n_rows
         scratch["lse"] = np.empty(n_rows)
@@ -219,7 +227,7 @@ def _score_one(X, kparams, what, direct, scratch, n_threads):
         resp = direct if direct is not None else scratch["resp"][:n_rows]
     elif what == "predict":
         labels = direct if direct is not None else scratch["labels"][:n_rows]
-    score_chunk(X, kparams, n_threads=n_threads, out_lse=lse, out_resp=resp, out_labels=labels)
+    score_chunk(X, layout, n_threads=n_threads, out_lse=lse, out_resp=resp, out_labels=labels)
     return {"score_samples": lse, "predict_proba": resp, "predict": labels}[what]
 
 
@@ -250,20 +258,21 @@ def _destination(out, n_samples, trailing, dtype, what):
     return out
 
 
-def mean_score(data, kparams: KernelParams, *, n_threads=None) -> tuple[float, int]:
+def mean_score(data, layout, *, n_threads=None) -> tuple[float, int]:
     """Mean per-row log-likelihood and the number of rows, in one pass and O(chunk) memory.
 
     Examples
     --------
     >>> import numpy as np
-    >>> from fastgmm.em import ArrayChunks, chunk_statistics
-    >>> from fastgmm.stats import MixtureParams, kernel_params
+    >>> from fastgmm.estep import chunk_statistics
+    >>> from fastgmm.providers import ArrayChunks
+    >>> from fastgmm.stats import DIAG, SharedLayout
     >>> X = np.array([[0.0, 0.0], [0.2, 0.1], [5.0, 5.0], [5.2, 4.9]])
-    >>> params = MixtureParams(np.array([0.5, 0.5]), np.array([[0.0, 0.0], [5.0, 5.0]]), None,
-    ...                        np.ones((2, 2)), "diag")  # unit variances
+    >>> means = np.array([[0.0, 0.0], [5.0, 5.0]])
+    >>> layout = SharedLayout.diagonal(np.array([0.5, 0.5]), means, np.ones((2, 2)))
     >>> from fastgmm.streaming import mean_score, score_into
-    >>> mean, n_rows = mean_score(ArrayChunks(X), kernel_params(params))
-    >>> n_rows, bool(np.isclose(mean, score_into(ArrayChunks(X), kernel_params(params),
+    >>> mean, n_rows = mean_score(ArrayChunks(X), layout)
+    >>> n_rows, bool(np.isclose(mean, score_into(ArrayChunks(X), layout,
     ...                                           "score_samples").mean()))
     (4, True)
     """
@@ -271,7 +280,7 @@ def mean_score(data, kparams: KernelParams, *, n_threads=None) -> tuple[float, i
     n_rows = 0
     scratch = {}
     for _, X, _ in data.chunks():
-        total += float(np.sum(_score_one(X, kparams, "score_samples", None, scratch, n_threads)))
+        total += float(np.sum(_score_one(X, layout, "score_samples", None, scratch, n_threads)))
         n_rows += X.shape[0]
     return total / n_rows, n_rows
 
@@ -286,13 +295,14 @@ def normalised(stats: SufficientStats) -> SufficientStats:
     Examples
     --------
     >>> import numpy as np
-    >>> from fastgmm.em import ArrayChunks, chunk_statistics
-    >>> from fastgmm.stats import MixtureParams, kernel_params
+    >>> from fastgmm.estep import chunk_statistics
+    >>> from fastgmm.providers import ArrayChunks
+    >>> from fastgmm.stats import DIAG, SharedLayout
     >>> X = np.array([[0.0, 0.0], [0.2, 0.1], [5.0, 5.0], [5.2, 4.9]])
-    >>> params = MixtureParams(np.array([0.5, 0.5]), np.array([[0.0, 0.0], [5.0, 5.0]]), None,
-    ...                        np.ones((2, 2)), "diag")  # unit variances
+    >>> means = np.array([[0.0, 0.0], [5.0, 5.0]])
+    >>> layout = SharedLayout.diagonal(np.array([0.5, 0.5]), means, np.ones((2, 2)))
     >>> from fastgmm.streaming import normalised
-    >>> stats = chunk_statistics(X, np.empty(0), kernel_params(params), params.means)
+    >>> stats = chunk_statistics(X, np.empty(0), layout, means, DIAG)
     >>> unit = normalised(stats)
     >>> unit.nk.round(6), unit.weight_sum
     (array([0.5, 0.5]), 1.0)
@@ -301,23 +311,20 @@ def normalised(stats: SufficientStats) -> SufficientStats:
     if not total > 0:
         raise ValueError("The chunk's sample weights sum to zero: it carries no information.")
     s2 = stats.s2 / total
-    if s2.shape[1] > 1:
-        s2 = _symmetric(s2)
+    if stats.kind in (FULL, POOLED):
+        s2 = symmetrise_upper(s2)
     return SufficientStats(
         stats.nk / total,
         stats.s1 / total,
         s2,
+        stats.kind,
         stats.shift,
         stats.log_lik / total,
         1.0,
         stats.n_rows,
+        stats.log_max_resp / total,
+        stats.entropy / total,
     )
-
-
-def _symmetric(s2: np.ndarray) -> np.ndarray:
-    """Matrices from their upper triangles (the kernels' layout for full factors)."""
-    upper = np.triu(s2)
-    return upper + np.swapaxes(np.triu(s2, 1), -1, -2)
 
 
 def reshift(stats: SufficientStats, shift: np.ndarray) -> SufficientStats:
@@ -326,22 +333,23 @@ def reshift(stats: SufficientStats, shift: np.ndarray) -> SufficientStats:
     With ``delta = old_shift - shift`` (per component) and ``x - shift = (x - old) + delta``::
 
         s1' = s1 + nk delta
-        s2' = s2 + s1 delta^T + delta s1^T + nk delta delta^T      (full, tied)
-        s2' = s2 + 2 delta s1 + nk delta**2                        (diag, spherical)
+        s2' = s2 + s1 delta^T + delta s1^T + nk delta delta^T      (FULL; POOLED: summed over k)
+        s2' = s2 + 2 delta s1 + nk delta**2                        (DIAG)
 
-    Statistics about different shifts cannot be added; this makes them addable. Full and tied
+    Statistics about different shifts cannot be added; this makes them addable. Full and pooled
     second moments come back as whole symmetric matrices.
 
     Examples
     --------
     >>> import numpy as np
-    >>> from fastgmm.em import ArrayChunks, chunk_statistics
-    >>> from fastgmm.stats import MixtureParams, kernel_params
+    >>> from fastgmm.estep import chunk_statistics
+    >>> from fastgmm.providers import ArrayChunks
+    >>> from fastgmm.stats import DIAG, SharedLayout
     >>> X = np.array([[0.0, 0.0], [0.2, 0.1], [5.0, 5.0], [5.2, 4.9]])
-    >>> params = MixtureParams(np.array([0.5, 0.5]), np.array([[0.0, 0.0], [5.0, 5.0]]), None,
-    ...                        np.ones((2, 2)), "diag")  # unit variances
+    >>> means = np.array([[0.0, 0.0], [5.0, 5.0]])
+    >>> layout = SharedLayout.diagonal(np.array([0.5, 0.5]), means, np.ones((2, 2)))
     >>> from fastgmm.streaming import reshift
-    >>> stats = chunk_statistics(X, np.empty(0), kernel_params(params), params.means)
+    >>> stats = chunk_statistics(X, np.empty(0), layout, means, DIAG)
     >>> about_origin = reshift(stats, np.zeros((2, 2)))
     >>> (about_origin.s1 / about_origin.nk[:, None]).round(6)  # the means, about 0
     array([[0.1 , 0.05],
@@ -350,25 +358,29 @@ def reshift(stats: SufficientStats, shift: np.ndarray) -> SufficientStats:
     shift = np.ascontiguousarray(shift, dtype=np.float64)
     delta = stats.shift - shift
     nk, s1 = stats.nk, stats.s1
-    if stats.s2.shape[1] == stats.s2.shape[2]:
-        # Full factors (or one feature, where both formulas agree).
+    if stats.kind == DIAG:
+        s2 = stats.s2 + (2.0 * delta * s1 + nk[:, None] * delta**2)[:, None, :]
+    else:
         cross = s1[:, :, None] * delta[:, None, :]
-        s2 = (
-            _symmetric(stats.s2)
-            + cross
+        terms = (
+            cross
             + np.swapaxes(cross, 1, 2)
             + nk[:, None, None] * delta[:, :, None] * delta[:, None, :]
         )
-    else:
-        s2 = stats.s2 + (2.0 * delta * s1 + nk[:, None] * delta**2)[:, None, :]
+        if stats.kind == POOLED:
+            terms = terms.sum(axis=0, keepdims=True)
+        s2 = symmetrise_upper(stats.s2) + terms
     return SufficientStats(
         nk.copy(),
         s1 + nk[:, None] * delta,
         s2,
+        stats.kind,
         shift,
         stats.log_lik,
         stats.weight_sum,
         stats.n_rows,
+        stats.log_max_resp,
+        stats.entropy,
     )
 
 
@@ -378,30 +390,34 @@ def blend(running: SufficientStats, new: SufficientStats, step: float) -> Suffic
     Examples
     --------
     >>> import numpy as np
-    >>> from fastgmm.em import ArrayChunks, chunk_statistics
-    >>> from fastgmm.stats import MixtureParams, kernel_params
+    >>> from fastgmm.estep import chunk_statistics
+    >>> from fastgmm.providers import ArrayChunks
+    >>> from fastgmm.stats import DIAG, SharedLayout
     >>> X = np.array([[0.0, 0.0], [0.2, 0.1], [5.0, 5.0], [5.2, 4.9]])
-    >>> params = MixtureParams(np.array([0.5, 0.5]), np.array([[0.0, 0.0], [5.0, 5.0]]), None,
-    ...                        np.ones((2, 2)), "diag")  # unit variances
+    >>> means = np.array([[0.0, 0.0], [5.0, 5.0]])
+    >>> layout = SharedLayout.diagonal(np.array([0.5, 0.5]), means, np.ones((2, 2)))
     >>> from fastgmm.streaming import blend, normalised
-    >>> first = normalised(chunk_statistics(X[:2], np.empty(0), kernel_params(params),
-    ...                                     params.means))
-    >>> second = normalised(chunk_statistics(X[2:], np.empty(0), kernel_params(params),
-    ...                                      params.means))
+    >>> first = normalised(chunk_statistics(X[:2], np.empty(0), layout, means,
+    ...                                     DIAG))
+    >>> second = normalised(chunk_statistics(X[2:], np.empty(0), layout, means,
+    ...                                      DIAG))
     >>> blend(first, second, 0.5).nk.round(6)  # half of each chunk's weight shares
     array([0.5, 0.5])
     """
-    if not np.array_equal(running.shift, new.shift):
-        raise ValueError("Cannot blend statistics taken about different shifts.")
+    if not np.array_equal(running.shift, new.shift) or running.kind != new.kind:
+        raise ValueError("Cannot blend statistics taken about different shifts or kinds.")
     keep = 1.0 - step
     return SufficientStats(
         keep * running.nk + step * new.nk,
         keep * running.s1 + step * new.s1,
         keep * running.s2 + step * new.s2,
+        new.kind,
         new.shift,
         keep * running.log_lik + step * new.log_lik,
         1.0,
         running.n_rows + new.n_rows,
+        keep * running.log_max_resp + step * new.log_max_resp,
+        keep * running.entropy + step * new.entropy,
     )
 
 
@@ -436,6 +452,8 @@ class OnlineEM:
     ----------
     params : MixtureParams
         Starting parameters (float64).
+    fitter : fastgmm.em.MaximumLikelihood or another fitter
+        Says what the E-step computes and runs the M-step.
     learning_decay : float
         kappa, in (0.5, 1].
     learning_offset : float
@@ -444,15 +462,17 @@ class OnlineEM:
     Examples
     --------
     >>> import numpy as np
+    >>> from fastgmm.covariance import get_model
+    >>> from fastgmm.em import MaximumLikelihood
     >>> from fastgmm.stats import MixtureParams
     >>> from fastgmm.streaming import OnlineEM
-    >>> start = MixtureParams(np.array([0.5, 0.5]), np.array([[1.0, 1.0], [4.0, 4.0]]), None,
-    ...                       np.ones((2, 2)), "diag")
-    >>> online = OnlineEM(start)
+    >>> start = MixtureParams(np.array([0.5, 0.5]), np.array([[1.0, 1.0], [4.0, 4.0]]),
+    ...                       np.ones((2, 2)), np.ones((2, 2)), "diag")
+    >>> online = OnlineEM(start, MaximumLikelihood(get_model("diag"), reg_covar=1e-6))
     >>> rng = np.random.default_rng(0)
     >>> for _ in range(10):  # ten chunks of a stream, each seen once
     ...     chunk = np.vstack([rng.normal(0, 1, (50, 2)), rng.normal(5, 1, (50, 2))])
-    ...     _ = online.update(chunk, np.empty(0), reg_covar=1e-6)
+    ...     _ = online.update(chunk, np.empty(0))
     >>> online.n_rows, online.n_updates
     (1000, 9)
     >>> bool(np.abs(online.params.means - [[0, 0], [5, 5]]).max() < 0.3)
@@ -462,11 +482,13 @@ class OnlineEM:
     def __init__(
         self,
         params: MixtureParams,
+        fitter,
         *,
         learning_decay=DEFAULT_LEARNING_DECAY,
         learning_offset=DEFAULT_LEARNING_OFFSET,
     ):
         self.params = params
+        self.fitter = fitter
         self.learning_decay = float(learning_decay)
         self.learning_offset = float(learning_offset)
         self.stats: SufficientStats | None = None
@@ -482,7 +504,7 @@ class OnlineEM:
         """Rows seen so far."""
         return 0 if self.stats is None else self.stats.n_rows
 
-    def update(self, X, sample_weight, *, reg_covar, n_threads=None) -> float:
+    def update(self, X, sample_weight, *, n_threads=None) -> float:
         """Absorb one chunk: E-step, blend, M-step.
 
         Parameters
@@ -496,9 +518,15 @@ class OnlineEM:
             The chunk's mean log-likelihood under the parameters before the update.
         """
         params = self.params
-        shift = np.ascontiguousarray(params.means, dtype=np.float64)
+        request = self.fitter.request(params)
         chunk = chunk_statistics(
-            X, sample_weight, kernel_params(params), shift, n_threads=n_threads
+            X,
+            sample_weight,
+            request.layout,
+            request.shift,
+            request.kind,
+            want_entropy=request.want_entropy,
+            n_threads=n_threads,
         )
         # The kernel may take the moments about another origin (the feature-map kernel uses the
         # centre of the means); ``chunk.shift`` says which, and the running statistics follow it.
@@ -514,9 +542,7 @@ class OnlineEM:
             self.n_updates += 1
             step = self.step_size(self.n_updates)
             running = blend(reshift(self.stats, chunk.shift), chunk, step)
-        self.params = params_from_stats(
-            running, params.covariance_type, reg_covar, float32_hint=X.dtype == np.float32
-        )
+        self.params = self.fitter.m_step(running, params)
         self.stats = running
         self.lower_bounds.append(chunk.log_lik)
         return chunk.log_lik

@@ -99,6 +99,25 @@ def validate_rows(estimator, X, *, reset: bool, ensure_min_samples: int = 1) -> 
     return X
 
 
+def check_n_samples(n_samples: int, n_components: int) -> None:
+    """Raise scikit-learn's ``ValueError`` unless there are at least as many rows as components.
+
+    Examples
+    --------
+    >>> from fastgmm.validation import check_n_samples
+    >>> check_n_samples(5, 3)
+    >>> check_n_samples(2, 3)
+    Traceback (most recent call last):
+    ...
+    ValueError: Expected n_samples >= n_components but got n_components = 3, n_samples = 2
+    """
+    if n_samples < n_components:
+        raise ValueError(
+            "Expected n_samples >= n_components "
+            f"but got n_components = {n_components}, n_samples = {n_samples}"
+        )
+
+
 def check_shape(param: np.ndarray, shape: tuple, name: str) -> None:
     """Raise ``ValueError`` (scikit-learn's wording) unless ``param`` has ``shape``.
 
@@ -118,7 +137,15 @@ def check_shape(param: np.ndarray, shape: tuple, name: str) -> None:
         )
 
 
-def _as_float_array(value, name: str) -> np.ndarray:
+def as_float_array(value, name: str) -> np.ndarray:
+    """A user-given parameter as a finite float64 array, or an error that names it.
+
+    Examples
+    --------
+    >>> from fastgmm.validation import as_float_array
+    >>> as_float_array([1, 2], "weights")
+    array([1., 2.])
+    """
     try:
         array = np.asarray(value)
     except Exception as exc:  # ragged lists and the like
@@ -146,7 +173,7 @@ def check_weights_init(weights, n_components: int) -> np.ndarray:
     ...
     ValueError: The parameter 'weights' should be normalized, but got sum(weights) = 1.10000
     """
-    weights = _as_float_array(weights, "weights")
+    weights = as_float_array(weights, "weights")
     check_shape(weights, (n_components,), "weights")
     if np.any(weights < 0.0) or np.any(weights > 1.0):
         raise ValueError(
@@ -170,42 +197,6 @@ def check_means_init(means, n_components: int, n_features: int) -> np.ndarray:
     >>> check_means_init([[0, 0], [1, 1]], 2, 2).dtype
     dtype('float64')
     """
-    means = _as_float_array(means, "means")
+    means = as_float_array(means, "means")
     check_shape(means, (n_components, n_features), "means")
     return means
-
-
-def check_precisions_init(precisions, covariance_type: str, n_components: int, n_features: int):
-    """``precisions_init`` as a float64 array of the covariance type's shape, checked positive.
-
-    Full and tied precisions must be symmetric positive-definite matrices; diagonal and
-    spherical ones positive.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from fastgmm.validation import check_precisions_init
-    >>> check_precisions_init(np.ones((3, 2)), "diag", 3, 2).shape
-    (3, 2)
-    >>> check_precisions_init([[1.0, 2.0], [2.0, 1.0]], "tied", 3, 2)
-    Traceback (most recent call last):
-    ...
-    ValueError: 'tied precision' should be symmetric, positive-definite
-    """
-    name = f"{covariance_type} precision"
-    precisions = _as_float_array(precisions, name)
-    shapes = {
-        "full": (n_components, n_features, n_features),
-        "tied": (n_features, n_features),
-        "diag": (n_components, n_features),
-        "spherical": (n_components,),
-    }
-    check_shape(precisions, shapes[covariance_type], name)
-    if covariance_type in ("full", "tied"):
-        matrices = precisions if covariance_type == "full" else precisions[None]
-        for matrix in matrices:
-            if not (np.allclose(matrix, matrix.T) and np.all(np.linalg.eigvalsh(matrix) > 0.0)):
-                raise ValueError(f"'{name}' should be symmetric, positive-definite")
-    elif np.any(precisions <= 0.0):
-        raise ValueError(f"'{name}' should be positive")
-    return precisions

@@ -71,7 +71,7 @@ def write_large_npy(path, n_samples, n_features=RSS_FEATURES, n_components=RSS_C
 
 
 def _provider(fmt, X, path):
-    from fastgmm.em import ArrayChunks
+    from fastgmm.providers import ArrayChunks
     from fastgmm.sources import open_source
     from fastgmm.streaming import SourceChunks
 
@@ -82,25 +82,31 @@ def _provider(fmt, X, path):
 
 def pass_seconds(provider, params, repeat=5, n_threads=None):
     """Median seconds of one E-step + statistics pass over ``provider`` (the EM iteration)."""
-    from fastgmm.em import collect_statistics
-    from fastgmm.stats import kernel_params
+    from fastgmm.covariance import get_model
+    from fastgmm.em import MaximumLikelihood
 
-    kparams = kernel_params(params)
-    shift = np.ascontiguousarray(params.means)
+    fitter = MaximumLikelihood(get_model(params.covariance_type), reg_covar=0.0)
     times = []
     for _ in range(repeat):
         start = time.perf_counter()
-        collect_statistics(provider.chunks(), kparams, shift, n_threads=n_threads)
+        provider.collect([fitter.request(params)], n_threads=n_threads)
         times.append(time.perf_counter() - start)
     return float(np.median(times))
 
 
 def _true_params(mixture):
-    from fastgmm.stats import MixtureParams, precision_cholesky
+    from fastgmm.covariance import get_model
+    from fastgmm.stats import MixtureParams
 
-    prec_chol = precision_cholesky(mixture.covariances, mixture.covariance_type)
+    model = get_model(mixture.covariance_type)
+    scatter = np.asarray(mixture.covariances, dtype=np.float64)
+    if mixture.covariance_type == "spherical":
+        scatter = np.repeat(scatter[:, None], mixture.means.shape[1], axis=1)
+    _, covariances, prec_chol, _ = model.estimate(
+        np.ones(len(mixture.weights)), mixture.means, scatter
+    )
     return MixtureParams(
-        mixture.weights, mixture.means, mixture.covariances, prec_chol, mixture.covariance_type
+        mixture.weights, mixture.means, covariances, prec_chol, mixture.covariance_type
     )
 
 
