@@ -221,14 +221,12 @@ def test_usage_error_in_process_and_env(capsys, monkeypatch):
 # --------------------------------------------------------------------------------- commands
 def test_warmup_compiles_every_signature(warmup):
     from fastgmm import _jit
-    from fastgmm._kernels import estep, kmeans
+    from fastgmm._kernels import factor, feature_map, kmeans, shared  # noqa: F401
 
     _check_payload(warmup, "warmup")
     flavours = {
         (name, flavour)
-        for module in (estep, kmeans)
-        for name, value in vars(module).items()
-        if isinstance(value, _jit.KernelPair)
+        for name, value in _jit.registered_kernels().items()
         for flavour in ("serial", "parallel")
         if hasattr(value, flavour)
     }

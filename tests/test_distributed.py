@@ -21,9 +21,11 @@ from distributed import Client, LocalCluster
 from sklearn.exceptions import ConvergenceWarning
 
 from fastgmm import GaussianMixture
-from fastgmm.distributed import DaskChunks, as_dask_chunks, dask_initial_params, is_dask_array
-from fastgmm.em import ArrayChunks
+from fastgmm.covariance import get_model
+from fastgmm.distributed import DaskChunks, as_dask_chunks, is_dask_array
+from fastgmm.em import MaximumLikelihood
 from fastgmm.init import initial_params
+from fastgmm.streaming import SourceChunks
 
 N_SAMPLES, N_FEATURES, BLOCK = 2000, 3, 500
 FITTED = ("weights_", "means_", "covariances_", "precisions_", "precisions_cholesky_")
@@ -87,19 +89,17 @@ def test_fit_equals_in_memory(client, X, covariance_type, init):
 
 
 @pytest.mark.parametrize("init_params", ["kmeans", "k-means++", "random", "random_from_data"])
-def test_initialisation_matches_in_memory_when_sampling(client, X, init_params):
-    # init_sample < n_samples, so the k-means sample really is a subsample of the blocks.
-    kwargs = dict(
-        method=init_params,
-        n_components=4,
-        covariance_type="full",
-        reg_covar=1e-6,
-        init_sample=300,
-    )
+def test_initialisation_matches_a_stream_of_the_same_rows(client, X, init_params):
+    # init_sample < n_samples, so the k-means sample really is a subsample of the blocks. Dask
+    # blocks, like streamed files, cannot be indexed at random: every start is drawn from a
+    # uniform sample of the rows, the same sample as a stream's.
+    fitter = MaximumLikelihood(get_model("full"), reg_covar=1e-6)
+    kwargs = dict(fitter=fitter, method=init_params, n_components=4, init_sample=300)
     data = as_dask_chunks(da.from_array(X, chunks=(BLOCK, N_FEATURES)))
     assert data.client is client
-    ours = dask_initial_params(data, random_state=np.random.RandomState(5), **kwargs)
-    expected = initial_params(ArrayChunks(X), random_state=np.random.RandomState(5), **kwargs)
+    ours = initial_params(data, random_state=np.random.RandomState(5), **kwargs)
+    stream = SourceChunks(X)
+    expected = initial_params(stream, random_state=np.random.RandomState(5), **kwargs)
     for name in ("weights", "means", "covariances", "precisions_cholesky"):
         assert _rel(getattr(ours, name), getattr(expected, name)) < 1e-10, name
 
@@ -253,7 +253,7 @@ def _record_kernel_threads():
 
     import numba
 
-    import fastgmm.distributed as engine
+    import fastgmm.providers as engine
 
     original = engine.chunk_statistics
     engine._recorded_calls = calls = []
@@ -268,7 +268,7 @@ def _record_kernel_threads():
 
 
 def _recorded_kernel_threads():
-    import fastgmm.distributed as engine
+    import fastgmm.providers as engine
 
     engine.chunk_statistics = engine.chunk_statistics.original
     return engine._recorded_calls

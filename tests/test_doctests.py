@@ -100,7 +100,7 @@ PUBLIC_API = list(_public_api())
 
 def test_public_api_is_found():
     from fastgmm.persistence import ModelFileError
-    from fastgmm.stats import m_step
+    from fastgmm.stats import scatter
 
     found = [obj for _, obj in PUBLIC_API]
     expected = [
@@ -110,7 +110,7 @@ def test_public_api_is_found():
         fastgmm.GaussianMixtureOutlierDetector.explain,
         fastgmm.save,
         ModelFileError,
-        m_step,
+        scatter,
     ]
     assert all(any(obj is wanted for obj in found) for wanted in expected)
 

@@ -132,7 +132,11 @@ def test_float32_input_keeps_float32_attributes(blobs, covariance_type):
     # Accumulation is float64, so float32 input only loses the rounding of the input itself.
     assert ours32.lower_bound_ == pytest.approx(ours64.lower_bound_, rel=1e-5)
     np.testing.assert_array_equal(ours32.predict(X32), ours64.predict(blobs))
-    assert ours32.predict_proba(X32).dtype == np.float64
+    # As scikit-learn's: per-row outputs in the input's dtype (computed in float64, rounded once).
+    proba = ours32.predict_proba(X32)
+    assert proba.dtype == np.float32
+    np.testing.assert_allclose(proba, ours32.predict_proba(blobs), rtol=0, atol=2e-7)
+    assert ours32.score_samples(X32).dtype == ours32.score(X32).dtype == np.float32
 
 
 def test_kmeans_init_fits_well_separated_clusters():

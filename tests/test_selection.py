@@ -16,14 +16,15 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from fastgmm import GaussianMixture, GaussianMixtureIC, select_model
+from fastgmm._names import SKLEARN_COVARIANCE_TYPES as COVARIANCE_TYPES
 from fastgmm.sources import open_source
-from fastgmm.stats import COVARIANCE_TYPES
 
 RECORD_KEYS = {
     "n_components",
     "covariance_type",
     "bic",
     "aic",
+    "icl",
     "log_likelihood",
     "n_parameters",
     "converged",
@@ -248,7 +249,8 @@ def test_failed_candidate_is_recorded_with_its_error():
     assert len(by_key) == 6
     for key in [(2, "full"), (3, "full"), (3, "spherical")]:
         record = by_key[key]
-        assert record["error"].startswith("ValueError: ")
+        # The typed error (a ValueError) that a standalone fit raises.
+        assert record["error"].startswith("IllDefinedCovarianceError: ")
         assert "ill-defined empirical covariance" in record["error"]
         assert np.isnan(record["bic"]) and np.isnan(record["aic"])
         assert record["converged"] is False
@@ -270,8 +272,9 @@ def test_error_when_every_candidate_fails_names_each():
             n_jobs=1,
         )
     message = str(info.value)
-    assert "n_components=3, covariance_type='full': ValueError: Fitting the mixture" in message
-    assert "n_components=3, covariance_type='diag': ValueError: Fitting the mixture" in message
+    for ctype in ("full", "diag"):
+        expected = f"n_components=3, covariance_type='{ctype}': IllDefinedCovarianceError: Fitting"
+        assert expected in message
 
 
 def test_non_convergence_is_recorded_and_warned_once():
@@ -310,7 +313,7 @@ def test_unknown_covariance_type():
 
 
 def test_unknown_criterion():
-    with pytest.raises(ValueError, match="Unknown criterion 'mdl'; choose 'bic' or 'aic'"):
+    with pytest.raises(ValueError, match="Unknown criterion 'mdl'; choose 'bic', 'aic' or 'icl'"):
         select_model(three_blobs(), criterion="mdl")
 
 

@@ -13,7 +13,8 @@ from conftest import initial_parameters, make_mixture_data
 from sklearn.exceptions import ConvergenceWarning
 
 from fastgmm import GaussianMixture
-from fastgmm.stats import MixtureParams, kernel_params
+from fastgmm.covariance import get_model
+from fastgmm.stats import DIAG, POOLED, MixtureParams, SharedLayout
 
 
 def _fit(X, covariance_type, labels=None, n_iter=10):
@@ -41,11 +42,12 @@ def _rel(a, b):
     return np.max(np.abs(a - b)) / np.max(np.abs(b))
 
 
-def _fitted_kernel_params(gm):
+def _fitted_layout(gm):
     params = MixtureParams(
         gm.weights_, gm.means_, gm.covariances_, gm.precisions_cholesky_, gm.covariance_type
     )
-    return kernel_params(params)
+    model = get_model(gm.covariance_type)
+    return model.layout(params), model.statistics
 
 
 def _clusters(n_features, spread, skew, seed=21, n_samples=1500):
@@ -62,11 +64,12 @@ def _clusters(n_features, spread, skew, seed=21, n_samples=1500):
     return centres[labels] + np.einsum("nd,nde->ne", noise, factors[labels]), labels
 
 
-def _arithmetic(kparams):
+def _arithmetic(layout_and_kind):
     """Which arithmetic float32 rows get under these parameters (see ``chunk_statistics``)."""
-    if kparams.feature_map(np.float32) is not None:
+    layout, kind = layout_and_kind
+    if kind != POOLED and layout.feature_map(np.float32, kind) is not None:
         return "single, feature map"
-    if kparams.single_precision_suits():
+    if layout.single_precision_suits():
         return "single, per component"
     return "double"
 
@@ -98,7 +101,7 @@ def test_float32_fit_matches_float64_fit_of_the_same_numbers(case):
     ours32 = _fit(X32, covariance_type, labels)
     ours64 = _fit(X64, covariance_type, labels)
 
-    assert _arithmetic(_fitted_kernel_params(ours64)) == arithmetic
+    assert _arithmetic(_fitted_layout(ours64)) == arithmetic
     # The issue's bound is 1e-5; single-precision products stay an order inside it, and the
     # float64 fallback agrees to rounding.
     rtol = 1e-12 if arithmetic == "double" else 1e-6
@@ -107,11 +110,12 @@ def test_float32_fit_matches_float64_fit_of_the_same_numbers(case):
     assert _rel(ours32.covariances_, ours64.covariances_) < 1e-4
     assert _rel(ours32.weights_, ours64.weights_) < 1e-5
     np.testing.assert_array_equal(ours32.predict(X32), ours64.predict(X64))
-    # Per-row outputs are computed in float64, so they differ only through the parameters.
+    # Per-row outputs are computed in float64 (then rounded to the input's float32), so they
+    # differ only through the parameters.
     np.testing.assert_allclose(ours32.score_samples(X32), ours64.score_samples(X64), rtol=1e-4)
     proba = ours32.predict_proba(X32)
-    assert proba.dtype == np.float64
-    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-12)
+    assert proba.dtype == np.float32
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-6)
 
 
 def test_float32_far_from_origin_keeps_its_digits():
@@ -128,16 +132,12 @@ def test_single_precision_map_refuses_widely_spread_means():
     # A mean 40 standard deviations from the centre of the means (t**2 = 1600) would lose 1600
     # float32 ulps in the map: float32 data then take the per-component kernels, float64 data
     # (which can spare 1e4 ulps) keep the map.
-    params = MixtureParams(
-        np.array([0.5, 0.5]), np.array([[-40.0, 0.0], [40.0, 0.0]]), None, np.ones((2, 2)), "diag"
-    )
-    kparams = kernel_params(params)
-    assert kparams.feature_map(np.float64) is not None
-    assert kparams.feature_map(np.float32) is None
-    near = MixtureParams(
-        np.array([0.5, 0.5]), np.array([[-5.0, 0.0], [5.0, 0.0]]), None, np.ones((2, 2)), "diag"
-    )
-    assert kernel_params(near).feature_map(np.float32) is not None
+    weights = np.array([0.5, 0.5])
+    layout = SharedLayout.diagonal(weights, np.array([[-40.0, 0.0], [40.0, 0.0]]), np.ones((2, 2)))
+    assert layout.feature_map(np.float64, DIAG) is not None
+    assert layout.feature_map(np.float32, DIAG) is None
+    near = SharedLayout.diagonal(weights, np.array([[-5.0, 0.0], [5.0, 0.0]]), np.ones((2, 2)))
+    assert near.feature_map(np.float32, DIAG) is not None
 
 
 def test_float32_overflow_falls_back_to_float64():

@@ -18,10 +18,12 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture as SkGaussianMixture
 
 from fastgmm import GaussianMixture
+from fastgmm.covariance import get_model
 from fastgmm.degenerate import DegenerateComponentWarning, DegenerateHandler
-from fastgmm.em import ArrayChunks
+from fastgmm.em import MaximumLikelihood
+from fastgmm.providers import ArrayChunks
 from fastgmm.sources import open_source
-from fastgmm.stats import MixtureParams, SufficientStats, kernel_params
+from fastgmm.stats import DIAG, FULL, POOLED, MixtureParams, SufficientStats
 
 
 def _two_blobs_and_far_cluster(seed=0):
@@ -246,12 +248,13 @@ def test_reinit_cannot_repair_a_tied_covariance_and_says_so():
 
 
 # ----------------------------------------------------------------------------------- reg
-def _stats(nk, shift, s1, s2):
+def _stats(nk, shift, s1, s2, kind=FULL):
     nk = np.asarray(nk, float)
     return SufficientStats(
         nk,
         np.asarray(s1, float),
         np.asarray(s2, float),
+        kind,
         np.asarray(shift, float),
         -1.0,
         float(nk.sum()),
@@ -266,14 +269,18 @@ def _unit_params(n_components, n_features, covariance_type):
         "diag": np.ones((n_components, n_features)),
         "spherical": np.ones(n_components),
     }[covariance_type]
-    params = MixtureParams(
+    return MixtureParams(
         np.full(n_components, 1 / n_components),
         np.zeros((n_components, n_features)),
         None,
         prec,
         covariance_type,
     )
-    return kernel_params(params)
+
+
+def _handler(covariance_type, reg_covar):
+    fitter = MaximumLikelihood(get_model(covariance_type), reg_covar=reg_covar)
+    return DegenerateHandler("reg", fitter)
 
 
 def test_reg_steps_tenfold_from_reg_covar_until_cholesky_succeeds():
@@ -281,11 +288,9 @@ def test_reg_steps_tenfold_from_reg_covar_until_cholesky_succeeds():
     # its diagonal. From reg_covar = 1e-6 the steps are 1e-5, ..., 1, 10: 10 is the first.
     s2 = np.array([[[1.0, 3.0], [0.0, 1.0]], [[1.0, 0.0], [0.0, 1.0]]])
     stats = _stats([1.0, 1.0], np.zeros((2, 2)), np.zeros((2, 2)), s2)
-    handler = DegenerateHandler("reg", ArrayChunks(np.zeros((4, 2))).chunks)
+    handler = _handler("full", 1e-6)
     with pytest.warns(DegenerateComponentWarning, match="component 0 \\(cholesky\\)"):
-        params, changed = handler.m_step(
-            stats, _unit_params(2, 2, "full"), 7, covariance_type="full", reg_covar=1e-6
-        )
+        params, changed = handler.m_step(stats, _unit_params(2, 2, "full"), 7)
     assert changed
     [event] = handler.events
     assert event["iteration"] == 7 and event["component"] == 0 and event["action"] == "reg"
@@ -296,9 +301,7 @@ def test_reg_steps_tenfold_from_reg_covar_until_cholesky_succeeds():
     np.testing.assert_allclose(params.covariances[1], np.eye(2) * (1 + 1e-6), rtol=1e-12)
 
     # The raised value stays: the next M-step needs no new event for the same statistics.
-    params, changed = handler.m_step(
-        stats, _unit_params(2, 2, "full"), 8, covariance_type="full", reg_covar=1e-6
-    )
+    params, changed = handler.m_step(stats, _unit_params(2, 2, "full"), 8)
     assert not changed and len(handler.events) == 1
     np.testing.assert_allclose(params.covariances[0], scatter + 10.0 * np.eye(2), rtol=1e-12)
 
@@ -308,19 +311,14 @@ def test_reg_starts_from_a_millionth_of_the_mean_variance_when_reg_covar_is_zero
     # Two components on exact duplicates of two rows: zero variance, pooled variance 4.5/2.
     X = np.repeat([[1.0, 5.0], [4.0, 2.0]], 5, axis=0)
     shift = np.array([[1.0, 5.0], [4.0, 2.0]])
-    stats = _stats(
-        [5.0, 5.0],
-        shift,
-        np.zeros((2, 2)),
-        np.zeros((2, 2 if covariance_type in ("full", "tied") else 1, 2)),
-    )
-    kp = _unit_params(2, 2, covariance_type)
-    handler = DegenerateHandler("reg", ArrayChunks(X).chunks)
+    kind = get_model(covariance_type).statistics
+    s2 = {FULL: (2, 2, 2), DIAG: (2, 1, 2), POOLED: (1, 2, 2)}[kind]
+    stats = _stats([5.0, 5.0], shift, np.zeros((2, 2)), np.zeros(s2), kind)
+    params = _unit_params(2, 2, covariance_type)
+    handler = _handler(covariance_type, 0.0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DegenerateComponentWarning)
-        params, changed = handler.m_step(
-            stats, kp, 1, covariance_type=covariance_type, reg_covar=0.0
-        )
+        params, changed = handler.m_step(stats, params, 1, ArrayChunks(X))
     assert changed
     expected = 1e-6 * np.var(X, axis=0).mean()
     components = [None] if covariance_type == "tied" else [0, 1]

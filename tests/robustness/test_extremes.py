@@ -22,8 +22,9 @@ from scipy.special import logsumexp
 from sklearn.exceptions import ConvergenceWarning
 
 from fastgmm import GaussianMixture
-from fastgmm.em import chunk_statistics, score_chunk
-from fastgmm.stats import MixtureParams, kernel_params
+from fastgmm.covariance import get_model
+from fastgmm.estep import chunk_statistics, score_chunk
+from fastgmm.stats import MixtureParams
 
 
 def _init(X, n_components, covariance_type, seed=1):
@@ -381,9 +382,11 @@ def test_mean_log_likelihood_agrees_with_mpmath_to_1e_minus_12(covariance_type, 
     X = np.ascontiguousarray(blobs(40, 3, 3, seed=11, spread=2.0)[0] + offset)
     params = _random_params(X, 3, covariance_type, seed=12)
     exact = _mp_mean_log_likelihood(X, params)
-    kparams = kernel_params(params)
-    fused = chunk_statistics(X, np.empty(0), kparams, np.ascontiguousarray(params.means))
-    per_row, _, _ = score_chunk(X, kparams)
+    model = get_model(covariance_type)
+    layout = model.layout(params)
+    means = np.ascontiguousarray(params.means)
+    fused = chunk_statistics(X, np.empty(0), layout, means, model.statistics)
+    per_row, _, _ = score_chunk(X, layout)
     for value in (fused.mean_log_likelihood, float(mpmath.fsum(per_row.tolist()) / len(X))):
         relative = abs((mpmath.mpf(value) - exact) / exact)
         assert relative < 1e-12, (value, float(exact), float(relative))
