@@ -14,6 +14,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 
+from . import _events
 from . import distributed as _distributed
 from . import stats as _stats
 from . import streaming as _streaming
@@ -426,19 +427,24 @@ class GaussianMixture(DensityMixin, BaseEstimator):
 
         collect = getattr(data, "collect", collect)  # engines that sum where the data live
 
+        def on_iteration(n_iter, change):
+            _events.emit("em.iteration", estimator=self, n_iter=n_iter, change=change)
+            self._print_verbose_msg_iter_end(n_iter, change)
+
         best = None
         for init in range(n_init):
             self._print_verbose_msg_init_beg(init)
             if do_init:
-                params, init_events = initialise(
-                    self.on_degenerate,
-                    lambda reg: self._initial_params(
-                        data, user_init, random_state, n_threads, reg_covar=reg
-                    ),
-                    reg_covar=self.reg_covar,
-                    random_state=random_state,
-                    chunks=getattr(data, "chunks", None),
-                )
+                with _events.span("init", estimator=self, init=init):
+                    params, init_events = initialise(
+                        self.on_degenerate,
+                        lambda reg: self._initial_params(
+                            data, user_init, random_state, n_threads, reg_covar=reg
+                        ),
+                        reg_covar=self.reg_covar,
+                        random_state=random_state,
+                        chunks=getattr(data, "chunks", None),
+                    )
                 lower_bound = -np.inf
             else:
                 params, init_events = self._current_params(), []
@@ -458,7 +464,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                     tol=self.tol,
                     max_iter=self.max_iter,
                     lower_bound=lower_bound,
-                    on_iteration=self._print_verbose_msg_iter_end,
+                    on_iteration=on_iteration,
                     float32_hint=float32_hint,
                     degenerate=handler,
                 )
