@@ -17,8 +17,7 @@ SCRIPT = textwrap.dedent(
     import numpy as np
     warnings.simplefilter("error")  # a NumbaWarning about caching fails the run
     from fastgmm import GaussianMixture
-    from fastgmm._jit import KernelPair
-    from fastgmm._kernels import estep, kmeans
+    from fastgmm._jit import registered_kernels
 
     rng = np.random.default_rng(0)
     # D=2 goes through the feature-map kernels, full D=40 through the per-component ones.
@@ -28,11 +27,9 @@ SCRIPT = textwrap.dedent(
                 gm = GaussianMixture(3, covariance_type=ctype, random_state=0)
                 gm.fit(X.astype(dtype)).predict_proba(X.astype(dtype))
     report = {}
-    for module in (estep, kmeans):
-        for name, obj in vars(module).items():
-            if isinstance(obj, KernelPair):
-                stats = obj.parallel.stats
-                report[name] = [sum(stats.cache_hits.values()), sum(stats.cache_misses.values())]
+    for name, dispatcher in registered_kernels().items():
+        stats = dispatcher.stats
+        report[name] = [sum(stats.cache_hits.values()), sum(stats.cache_misses.values())]
     print(json.dumps(report))
     """
 )

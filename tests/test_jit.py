@@ -8,8 +8,8 @@ consumed by the first compilation that reads it, so it must not be shared betwee
 
 from numba.core.cpu_options import ParallelOptions
 
-from fastgmm._jit import KernelPair
-from fastgmm._kernels import estep, kmeans
+from fastgmm._jit import registered_kernels
+from fastgmm._kernels import estep, kmeans  # noqa: F401 (their kernels register on import)
 
 ONLY_PRANGE = {
     "enabled": True,
@@ -24,20 +24,11 @@ ONLY_PRANGE = {
 }
 
 
-def _kernels():
-    return {
-        name: obj
-        for module in (estep, kmeans)
-        for name, obj in vars(module).items()
-        if isinstance(obj, KernelPair)
-    }
-
-
 def test_every_kernel_parallelises_only_its_prange_loop():
-    kernels = _kernels()
+    kernels = registered_kernels()
     assert {"em_statistics", "feature_statistics", "lloyd_step"} <= set(kernels)
-    for name, pair in kernels.items():
-        options = pair.parallel.targetoptions["parallel"]
+    for name, dispatcher in kernels.items():
+        options = dispatcher.targetoptions["parallel"]
         # A ParallelOptions object is copied, never consumed, by each compilation.
         assert isinstance(options, ParallelOptions), name
         assert {key: getattr(options, key) for key in ONLY_PRANGE} == ONLY_PRANGE, name
