@@ -24,11 +24,7 @@ N_ANOMALIES = 6
 
 
 def _env(**extra):
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in THREAD_VARIABLES and k != "FASTGMM_TEST_SLOW_WRITE"
-    }
+    env = {k: v for k, v in os.environ.items() if k not in THREAD_VARIABLES}
     env.update({k: str(v) for k, v in extra.items()})
     return env
 
@@ -528,14 +524,35 @@ def test_strict_not_converged_writes_nothing(work, warmup):
     assert payload["outputs"] == {} and not out.exists()
 
 
+# The command line, with every atomic write held for a minute between writing its temporary
+# file and committing it, so that a signal arrives at a known point. The command modules import
+# atomic_path when the command runs, after this replaced it.
+SLOW_WRITES = """
+import contextlib, sys, time
+from fastgmm import persistence
+
+atomic_path = persistence.atomic_path
+
+@contextlib.contextmanager
+def slow_atomic_path(path):
+    with atomic_path(path) as tmp:
+        yield tmp
+        time.sleep(60)
+
+persistence.atomic_path = slow_atomic_path
+from fastgmm.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
 def _start_and_signal(args, directory, pattern, signum):
     """Start a command that sleeps inside its atomic write; signal it once the write began."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "fastgmm", *map(str, args), "-q"],
+        [sys.executable, "-c", SLOW_WRITES, *map(str, args), "-q"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env=_env(FASTGMM_TEST_SLOW_WRITE=60),
+        env=_env(),
     )
     deadline = time.monotonic() + 120
     while not list(directory.glob(pattern)):
