@@ -84,8 +84,9 @@ class Kernel:
             return self.dispatcher(*args)
 
 
-# Every kernel made by kernel(), by name: what `fastgmm warmup` compiles and the command line
-# counts as loaded or compiled, through Numba's public dispatcher API only.
+# Every kernel made by kernel(), by its function's name (unique across _kernels): what
+# `fastgmm warmup` lists and the command line counts as loaded or compiled, through Numba's
+# public dispatcher API (stats, signatures) rather than this module's classes.
 _REGISTRY: dict[str, numba.core.dispatcher.Dispatcher] = {}
 
 
