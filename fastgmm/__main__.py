@@ -1,6 +1,8 @@
 """``python -m fastgmm``: the same as the ``fastgmm`` command."""
 
-from fastgmm.cli import console_main
+import sys
+
+from fastgmm.cli import main
 
 if __name__ == "__main__":
-    console_main()
+    sys.exit(main())

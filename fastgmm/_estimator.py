@@ -176,21 +176,20 @@ class BaseMixture(DensityMixin, BaseEstimator):
         best = None
         for init in range(n_init):
             self._print_verbose_msg_init_beg(init)
-            _events.emit("init_start", index=init)
             if do_init:
-                params, events = initialise(
-                    policy,
-                    lambda reg: self._start(provider, fitter, random_state, n_threads, reg),
-                    reg_covar=self.reg_covar,
-                    random_state=random_state,
-                    provider=provider,
-                    n_threads=n_threads,
-                )
+                with _events.span("init", estimator=self, init=init):
+                    params, events = initialise(
+                        policy,
+                        lambda reg: self._start(provider, fitter, random_state, n_threads, reg),
+                        reg_covar=self.reg_covar,
+                        random_state=random_state,
+                        provider=provider,
+                        n_threads=n_threads,
+                    )
                 lower_bound = -np.inf
             else:
                 params, events = self._current_params(), []
                 lower_bound = self.lower_bound_
-            _events.emit("init_end", index=init)
             handler = None if policy == "raise" else DegenerateHandler(policy, fitter)
             run = EMRun(
                 fitter,
@@ -210,7 +209,7 @@ class BaseMixture(DensityMixin, BaseEstimator):
         return best
 
     def _on_iteration(self, n_iter, change):
-        _events.emit("em_iteration", n_iter=n_iter, change=change)
+        _events.emit("em.iteration", estimator=self, n_iter=n_iter, change=change)
         self._print_verbose_msg_iter_end(n_iter, change)
 
     # ----------------------------------------------------------------- online updates

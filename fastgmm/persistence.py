@@ -55,7 +55,6 @@ import math
 import os
 import re
 import secrets
-import time
 import zipfile
 from importlib import import_module
 
@@ -92,10 +91,6 @@ _GM_SCALARS = ("converged_", "n_iter_", "lower_bound_", "lower_bounds_", "n_feat
 _GM_DERIVED = ("precisions_",)
 # Fitted attributes are public names with sklearn's trailing underscore; nothing else is set.
 _ATTRIBUTE_NAME = re.compile(r"^[a-z][a-z0-9_]*_$")
-
-# Environment hook for tests of interrupted writes: seconds to sleep after the temporary file
-# is written and before it is renamed, so a test can deliver a signal at a known point.
-_SLOW_WRITE_ENV = "FASTGMM_TEST_SLOW_WRITE"
 
 
 class ModelFileError(ValueError):
@@ -301,9 +296,6 @@ def atomic_path(path):
     tmp = _create_temporary(directory, os.path.basename(path))
     try:
         yield tmp
-        delay = os.environ.get(_SLOW_WRITE_ENV)
-        if delay:
-            time.sleep(float(delay))
         # A signal whose exception was lost inside a callback must still stop the commit.
         _interrupts.check()
         fd = os.open(tmp, os.O_RDONLY)

@@ -5,7 +5,8 @@ that can be iterated any number of times, yields validated C-contiguous 2-D floa
 together with their row offsets, and (optionally) reads the next chunk in a background
 thread while the caller computes on the current one.
 
-This is a leaf module: only numpy and the standard library are imported at module level.
+This is a leaf module: only numpy, the standard library, ``_reservoir`` (NumPy only) and
+``_events`` (the standard library only) are imported at module level.
 h5py, zarr and pyarrow are imported lazily by the readers that need them, so that
 ``import fastgmm`` stays cheap and works without the optional ``[io]`` extra.
 """
@@ -20,11 +21,13 @@ import os
 import queue
 import re
 import threading
+import time
 import zipfile
 from collections.abc import Iterator
 
 import numpy as np
 
+from . import _events
 from ._reservoir import sample
 
 __all__ = [
@@ -227,6 +230,8 @@ dtype=float64, batch_size=2)
             chunks = self._validated(raw)
             if self._rebatch_native and self.batch_size is not None:
                 chunks = _rebatch(chunks, self.batch_size)
+            if _events.listening("source.chunk"):
+                chunks = _timed(chunks, self)
             offset = 0
             for chunk in chunks:
                 yield offset, chunk
@@ -997,6 +1002,19 @@ def _rebatch(chunks, size):
         n_pending -= n_full
     if n_pending:
         yield pending[0] if len(pending) == 1 else np.concatenate(pending)
+
+
+def _timed(chunks, source):
+    """``chunks``, emitting a ``"source.chunk"`` event with the time each took to produce."""
+    while True:
+        start = time.perf_counter()
+        chunk = next(chunks, None)
+        if chunk is None:
+            return
+        _events.emit(
+            "source.chunk", source=source, n_rows=len(chunk), seconds=time.perf_counter() - start
+        )
+        yield chunk
 
 
 def _is_empty(chunk):

@@ -28,8 +28,8 @@ SCRIPT = textwrap.dedent(
                 gm = GaussianMixture(3, covariance_type=ctype, random_state=0)
                 gm.fit(X.astype(dtype)).predict_proba(X.astype(dtype))
     report = {}
-    for name, obj in registered_kernels().items():
-        stats = obj.parallel.stats
+    for name, dispatcher in registered_kernels().items():
+        stats = dispatcher.stats
         report[name] = [sum(stats.cache_hits.values()), sum(stats.cache_misses.values())]
     print(json.dumps(report))
     """

@@ -5,6 +5,7 @@ are shared through module-scoped fixtures: ``warmup`` first (it also proves that
 compile nothing), then two fits whose outputs the other commands use.
 """
 
+import ast
 import json
 import math
 import os
@@ -24,11 +25,7 @@ N_ANOMALIES = 6
 
 
 def _env(**extra):
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in THREAD_VARIABLES and k != "FASTGMM_TEST_SLOW_WRITE"
-    }
+    env = {k: v for k, v in os.environ.items() if k not in THREAD_VARIABLES}
     env.update({k: str(v) for k, v in extra.items()})
     return env
 
@@ -142,12 +139,15 @@ with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(io.StringIO()):
 heavy = sorted(
     {m.split(".")[0] for m in sys.modules} & {"numpy", "sklearn", "scipy", "numba", "tqdm"}
 )
+# Nor any command's module: they are imported when their command runs.
+cli_modules = sorted(m for m in sys.modules if m.startswith("fastgmm.cli."))
 # Usage errors found by a command (an output that would replace an input) come before the
 # numerical stack is imported too.
 with contextlib.redirect_stderr(io.StringIO()) as err:
     codes["same_file"] = main(["predict", "m.npz", "x.npy", "--out", "m.npz"])
 heavy_after = sorted({m.split(".")[0] for m in sys.modules} & {"sklearn", "scipy", "numba"})
 print(json.dumps({"codes": codes, "heavy": heavy, "heavy_after": heavy_after,
+                  "cli_modules": cli_modules,
                   "examples": buf.getvalue().count("examples:"), "err": err.getvalue()}))
 """
     proc = subprocess.run(
@@ -157,6 +157,12 @@ print(json.dumps({"codes": codes, "heavy": heavy, "heavy_after": heavy_after,
     result = json.loads(proc.stdout)
     assert result["heavy"] == []
     assert result["heavy_after"] == []
+    assert result["cli_modules"] == [
+        "fastgmm.cli._errors",
+        "fastgmm.cli._job",
+        "fastgmm.cli._main",
+        "fastgmm.cli._parser",
+    ]
     assert result["codes"]["same_file"] == 2
     assert "MODEL and --out name the same file 'm.npz'" in result["err"]
     assert result["examples"] == 10  # the main help and every command's help have examples
@@ -178,6 +184,72 @@ print(json.dumps({"codes": codes, "heavy": heavy, "heavy_after": heavy_after,
     assert "NUMBA_CACHE_DIR" in proc.stdout
     imported = {line.split("|")[-1].strip() for line in proc.stderr.splitlines() if "|" in line}
     assert not {m for m in imported if m.split(".")[0] in ("sklearn", "numba", "scipy", "tqdm")}
+
+
+def _fastgmm_imports(path, module, modules):
+    """The ``modules`` that ``module`` (at ``path``) imports, in functions too."""
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names if alias.name in modules)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parent = package
+                for _ in range(node.level - 1):
+                    parent = parent.rpartition(".")[0]
+                base = f"{parent}.{base}" if base else parent
+            for alias in node.names:
+                # "from . import _timing" imports a module; "from .x import f" imports x.
+                name = f"{base}.{alias.name}"
+                name = name if name in modules else base
+                if name in modules:
+                    yield name
+
+
+def test_the_cli_package_has_no_import_cycle_and_nothing_imports_it():
+    """Dependencies point down: main -> parser, job, errors; main -> (when run) a command's
+    module -> helpers -> library. Function-level imports count, and so does main's lazy import
+    of each command's module."""
+    import fastgmm
+    from fastgmm.cli._main import COMMANDS
+
+    root = Path(fastgmm.__file__).parent
+    paths = {}
+    for path in root.rglob("*.py"):
+        parts = path.relative_to(root.parent).with_suffix("").parts
+        paths[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    graph = {
+        module: set(_fastgmm_imports(path, module, paths)) - {module}
+        for module, path in paths.items()
+    }
+    graph["fastgmm.cli._main"] |= {f"fastgmm.cli.{module}" for module, _ in COMMANDS.values()}
+
+    def reachable(start):
+        seen, stack = set(), list(graph[start])
+        while stack:
+            module = stack.pop()
+            if module not in seen:
+                seen.add(module)
+                stack.extend(graph[module])
+        return seen
+
+    cli = sorted(m for m in paths if m == "fastgmm.cli" or m.startswith("fastgmm.cli."))
+    assert len(cli) >= 10
+    assert [m for m in cli if m in reachable(m)] == []
+    assert graph["fastgmm.cli._errors"] == set()
+    importers = {m for m, imported in graph.items() if m not in cli and set(cli) & imported}
+    assert importers == {"fastgmm.__main__"}
+
+
+def test_every_command_has_a_function():
+    from fastgmm.cli._main import COMMANDS, command_function
+
+    parser = build_parser()
+    subparsers = next(a for a in parser._actions if a.dest == "command")
+    assert set(subparsers.choices) == set(COMMANDS)
+    for name in COMMANDS:
+        assert callable(command_function(name)), name
 
 
 def test_parsers():
@@ -220,18 +292,16 @@ def test_usage_error_in_process_and_env(capsys, monkeypatch):
 
 # --------------------------------------------------------------------------------- commands
 def test_warmup_compiles_every_signature(warmup):
-    from fastgmm import _jit
-    from fastgmm._kernels import factor, feature_map, kmeans, shared  # noqa: F401
+    import fastgmm.mixture  # noqa: F401 (imports every kernel, which registers itself)
+    from fastgmm._jit import registered_kernels
 
     _check_payload(warmup, "warmup")
-    flavours = {
-        (name, flavour)
-        for name, value in _jit.registered_kernels().items()
-        for flavour in ("serial", "parallel")
-        if hasattr(value, flavour)
-    }
     seen = {(r["kernel"], r["flavour"], r["dtype"]) for r in warmup["compiled"]}
-    expected = {(k, f, d) for k, f in flavours for d in ("float32", "float64")}
+    expected = {
+        (name, "parallel", dtype)
+        for name in registered_kernels()
+        for dtype in ("float32", "float64")
+    }
     assert expected <= seen
     assert warmup["kernels"]["loaded"] + warmup["kernels"]["compiled"] >= len(expected)
     assert "compile" in warmup["timings"]
@@ -275,6 +345,23 @@ def test_fit_json_and_thread_count_does_not_change_the_model(fits, work):
     for name in ("weights_", "means_", "covariances_", "precisions_cholesky_"):
         np.testing.assert_array_equal(getattr(models[1], name), getattr(models[2], name))
     assert models[1].lower_bounds_ == models[2].lower_bounds_
+
+
+def test_in_process_fit_times_its_phases_and_leaves_no_listener(
+    work, warmup, tmp_path, capsys, monkeypatch
+):
+    from fastgmm import _events
+
+    root, _ = work
+    monkeypatch.delenv("NUMBA_NUM_THREADS", raising=False)  # restored after main() sets it
+    args = ["fit", root / "X.npy", "-k", 2, "--seed", 0, "--threads", 1, "--batch-size", 100]
+    code = main([*map(str, args), "--json", "-q", "--out", str(tmp_path / "m.npz")])
+    assert code == 0
+    payload = json.loads(capsys.readouterr().out)
+    # Read time from the source's chunk events, init time from the estimator's.
+    assert payload["timings"]["read"] > 0 and 0 < payload["timings"]["init"]
+    assert payload["timings"]["init"] < payload["timings"]["fit"]
+    assert not any(_events.listening(name) for name in _events.EVENTS)
 
 
 def test_predict_and_score_stream_chunk_by_chunk(fits, work):
@@ -530,14 +617,35 @@ def test_strict_not_converged_writes_nothing(work, warmup):
     assert payload["outputs"] == {} and not out.exists()
 
 
+# The command line, with every atomic write held for a minute between writing its temporary
+# file and committing it, so that a signal arrives at a known point. The command modules import
+# atomic_path when the command runs, after this replaced it.
+SLOW_WRITES = """
+import contextlib, sys, time
+from fastgmm import persistence
+
+atomic_path = persistence.atomic_path
+
+@contextlib.contextmanager
+def slow_atomic_path(path):
+    with atomic_path(path) as tmp:
+        yield tmp
+        time.sleep(60)
+
+persistence.atomic_path = slow_atomic_path
+from fastgmm.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
 def _start_and_signal(args, directory, pattern, signum):
     """Start a command that sleeps inside its atomic write; signal it once the write began."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "fastgmm", *map(str, args), "-q"],
+        [sys.executable, "-c", SLOW_WRITES, *map(str, args), "-q"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env=_env(FASTGMM_TEST_SLOW_WRITE=60),
+        env=_env(),
     )
     deadline = time.monotonic() + 120
     while not list(directory.glob(pattern)):

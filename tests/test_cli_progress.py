@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 from tqdm import tqdm
 
-from fastgmm._progress import MISSING_TQDM_HINT, PassBars, pass_bars
+from fastgmm.cli._progress import MISSING_TQDM_HINT, PassBars, pass_bars
 from fastgmm.sources import ChunkSource, open_source
 
 N_ROWS = 3000

@@ -8,8 +8,8 @@ consumed by the first compilation that reads it, so it must not be shared betwee
 
 from numba.core.cpu_options import ParallelOptions
 
-from fastgmm._jit import KernelPair, registered_kernels
-from fastgmm._kernels import factor, feature_map, kmeans, shared  # noqa: F401 (registers them)
+from fastgmm._jit import registered_kernels
+from fastgmm._kernels import factor, feature_map, kmeans, shared  # noqa: F401 (they register)
 
 ONLY_PRANGE = {
     "enabled": True,
@@ -24,18 +24,13 @@ ONLY_PRANGE = {
 }
 
 
-def _kernels():
-    return registered_kernels()
-
-
 def test_every_kernel_parallelises_only_its_prange_loop():
-    kernels = _kernels()
+    kernels = registered_kernels()
     assert {"factor_statistics", "shared_statistics", "feature_statistics", "lloyd_step"} <= set(
         kernels
     )
-    assert all(isinstance(pair, KernelPair) for pair in kernels.values())
-    for name, pair in kernels.items():
-        options = pair.parallel.targetoptions["parallel"]
+    for name, dispatcher in kernels.items():
+        options = dispatcher.targetoptions["parallel"]
         # A ParallelOptions object is copied, never consumed, by each compilation.
         assert isinstance(options, ParallelOptions), name
         assert {key: getattr(options, key) for key in ONLY_PRANGE} == ONLY_PRANGE, name

@@ -1,35 +1,16 @@
-"""The ``fastgmm`` command line: fit, select, predict, score, outliers, sample, info, demo, warmup.
+"""The parser of the ``fastgmm`` command (the standard library only).
 
-Built for batch jobs. This module imports only the standard library, so ``fastgmm --help`` and
-usage errors answer in a few milliseconds; NumPy, scikit-learn and Numba are imported by the
-command that runs (:mod:`fastgmm._cli_commands`), after the thread count has been decided and
-``NUMBA_NUM_THREADS`` set from it.
+``fastgmm --help`` and usage errors need nothing else, so they answer in milliseconds; the
+commands' own modules, and NumPy with them, are imported only when a command runs (see
+:mod:`fastgmm.cli._main`).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import signal
-import sys
-import time
-import traceback
 
-from . import _interrupts
-
-__all__ = ["main"]
-
-EXIT_OK = 0
-EXIT_ERROR = 1
-EXIT_USAGE = 2
-EXIT_NOT_CONVERGED = 3
-EXIT_SIGINT = 128 + signal.SIGINT
-EXIT_SIGTERM = 128 + signal.SIGTERM
-
-COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
-INIT_METHODS = ("kmeans", "k-means++", "random", "random_from_data")
-THREAD_VARIABLES = ("NUMBA_NUM_THREADS", "SLURM_CPUS_PER_TASK", "OMP_NUM_THREADS")
+from .. import __version__
+from .._names import COVARIANCE_TYPES, INIT_METHODS, SKLEARN_COVARIANCE_TYPES
 
 _DESCRIPTION = """\
 Gaussian mixture models for large data, from the command line.
@@ -73,22 +54,6 @@ environment:
 Every command takes --json (one JSON object on stdout; logs stay on stderr), --threads,
 --quiet and --debug. `fastgmm COMMAND --help` shows a command's options and examples.
 """
-
-
-class UsageError(Exception):
-    """A bad command-line value found after parsing (reported like argparse's errors, exit 2)."""
-
-
-class CommandError(Exception):
-    """A data, model or I/O problem found by a command (exit 1, one-line message)."""
-
-
-class _Terminated(BaseException):
-    """Raised by the SIGTERM handler so that ``finally`` blocks remove temporary files."""
-
-    def __init__(self, signum):
-        super().__init__(signum)
-        self.signum = signum
 
 
 # ------------------------------------------------------------------------- argument types
@@ -204,6 +169,10 @@ def _add_common(parser):
     group.add_argument("--debug", action="store_true", help="show tracebacks on errors")
 
 
+def _add_model(parser):
+    parser.add_argument("model", metavar="MODEL", help="model file written by fastgmm")
+
+
 def _add_input(parser, *, with_dtype=True):
     parser.add_argument("input", metavar="INPUT", help="data file (see `fastgmm --help`)")
     group = parser.add_argument_group("input options")
@@ -227,9 +196,11 @@ def _add_em(parser, *, covariance_list=False):
         group.add_argument(
             "--covariance",
             type=_covariance_list,
-            default=list(COVARIANCE_TYPES),
+            # scikit-learn's four, not every accepted type: the default grid stays what its
+            # help says when more covariance models are added.
+            default=list(SKLEARN_COVARIANCE_TYPES),
             metavar="TYPES",
-            help="comma-separated covariance types to try (default: all four)",
+            help="comma-separated covariance types to try (default: scikit-learn's four)",
         )
     else:
         group.add_argument(
@@ -286,15 +257,21 @@ def _command(subparsers, name, help_text, epilog):
 
 
 def build_parser():
-    """The argparse parser of the ``fastgmm`` command (standard library only)."""
+    """The argparse parser of the ``fastgmm`` command (standard library only).
+
+    Examples
+    --------
+    >>> from fastgmm.cli import build_parser
+    >>> args = build_parser().parse_args(["select", "x.npy", "-k", "2:4", "--out", "m.npz"])
+    >>> args.command, args.n_components, args.covariance
+    ('select', [2, 3, 4], ['full', 'tied', 'diag', 'spherical'])
+    """
     parser = argparse.ArgumentParser(
         prog="fastgmm",
         description=_DESCRIPTION,
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    from . import __version__
-
     parser.add_argument("--version", action="version", version=f"fastgmm {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     subparsers.required = True
@@ -348,7 +325,7 @@ def build_parser():
         "  fastgmm predict model.npz data.h5:/X --out labels.npy --proba proba.npy\n\n"
         "For an outlier-detector model the labels are +1 (inlier) and -1 (outlier).",
     )
-    p.add_argument("model", metavar="MODEL", help="model file written by fastgmm")
+    _add_model(p)
     _add_input(p, with_dtype=False)
     p.add_argument("--out", required=True, metavar="LABELS.npy", help="labels (int64, .npy)")
     p.add_argument("--proba", metavar="PROBA.npy", help="also write posterior probabilities")
@@ -360,7 +337,7 @@ def build_parser():
         "write the log-likelihood of each row under a model",
         "examples:\n  fastgmm score model.npz data.npy --out scores.npy",
     )
-    p.add_argument("model", metavar="MODEL", help="model file written by fastgmm")
+    _add_model(p)
     _add_input(p, with_dtype=False)
     p.add_argument("--out", required=True, metavar="SCORES.npy", help="scores (float64, .npy)")
     _add_common(p)
@@ -406,7 +383,7 @@ def build_parser():
         "Rows come grouped by component within each batch of --batch-size rows; with "
         "n <= batch size the result equals GaussianMixture.sample(n).",
     )
-    p.add_argument("model", metavar="MODEL", help="model file written by fastgmm")
+    _add_model(p)
     p.add_argument("-n", "--n-samples", type=_positive_int, required=True, metavar="N")
     p.add_argument("--out", required=True, metavar="X.npy", help="samples (float64, .npy)")
     p.add_argument("--labels", metavar="Y.npy", help="also write each row's component")
@@ -422,7 +399,7 @@ def build_parser():
         "print a model file's header and a summary of its parameters",
         "examples:\n  fastgmm info model.npz\n  fastgmm info model.npz --json | jq .header",
     )
-    p.add_argument("model", metavar="MODEL", help="model file written by fastgmm")
+    _add_model(p)
     _add_common(p)
 
     p = _command(
@@ -458,287 +435,3 @@ def build_parser():
     )
     _add_common(p)
     return parser
-
-
-# ----------------------------------------------------------------------------- the runtime
-def resolve_threads(requested, environ=None):
-    """The thread count and where it came from.
-
-    ``--threads`` > ``NUMBA_NUM_THREADS`` > ``SLURM_CPUS_PER_TASK`` > ``OMP_NUM_THREADS`` > the
-    CPU affinity mask (the CPUs this process may run on).
-
-    Returns
-    -------
-    n_threads : int
-    source : str
-
-    Raises
-    ------
-    UsageError
-        An environment variable holds something other than a positive integer.
-
-    Examples
-    --------
-    >>> resolve_threads(None, {"SLURM_CPUS_PER_TASK": "4", "OMP_NUM_THREADS": "8"})
-    (4, 'SLURM_CPUS_PER_TASK')
-    >>> resolve_threads(2, {"NUMBA_NUM_THREADS": "16"})
-    (2, '--threads')
-    """
-    environ = os.environ if environ is None else environ
-    if requested is not None:
-        return int(requested), "--threads"
-    for name in THREAD_VARIABLES:
-        text = environ.get(name, "").strip()
-        if not text:
-            continue
-        # OMP_NUM_THREADS may list one count per nesting level ("4,2"): the first applies.
-        first = text.split(",")[0].strip() if name == "OMP_NUM_THREADS" else text
-        try:
-            value = int(first)
-        except ValueError:
-            value = 0
-        if value < 1:
-            raise UsageError(f"{name}={text!r} is not a positive integer")
-        return value, name
-    try:
-        return max(1, len(os.sched_getaffinity(0))), "affinity"
-    except AttributeError:  # pragma: no cover - no affinity API (macOS, Windows)
-        return max(1, os.cpu_count() or 1), "cpu_count"
-
-
-class Job:
-    """What one command run reports: logs on stderr, and the JSON object on stdout."""
-
-    def __init__(self, args, stdout, stderr):
-        self.args = args
-        self.stdout = stdout
-        self.stderr = stderr
-        self.started = time.perf_counter()
-        self.n_threads = None
-        self.threads_source = None
-        self.timings = {}
-        self.outputs = {}
-        self.warnings = []
-        self.report = {}
-        # Bars per pass over the input (fastgmm._progress.PassBars), set by the command runner:
-        # drawn only on a terminal, so this module stays free of tqdm.
-        self.progress = None
-
-    @property
-    def quiet(self):
-        return getattr(self.args, "quiet", False)
-
-    @property
-    def json_mode(self):
-        return getattr(self.args, "json", False)
-
-    @property
-    def result_stream(self):
-        """Where human-readable results go: stdout, or stderr when stdout carries the JSON
-        (nowhere with ``--json --quiet``)."""
-        if not self.json_mode:
-            return self.stdout
-        if self.quiet:
-            import io
-
-            return io.StringIO()
-        return self.stderr
-
-    def log(self, message):
-        if not self.quiet:
-            print(f"fastgmm {self.args.command}: {message}", file=self.stderr, flush=True)
-
-    def warn(self, message):
-        self.warnings.append(message)
-        print(f"fastgmm {self.args.command}: warning: {message}", file=self.stderr, flush=True)
-
-    def timed(self, name):
-        return _Timer(self, name)
-
-    def payload(self, status, exit_code, error=None):
-        from importlib import metadata
-
-        versions = {"python": sys.version.split()[0]}
-        for dist in ("fastgmm", "numpy", "scipy", "scikit-learn", "numba"):
-            try:
-                versions[dist] = metadata.version(dist)
-            except metadata.PackageNotFoundError:
-                versions[dist] = None
-        self.timings["total"] = time.perf_counter() - self.started
-        out = {
-            "command": self.args.command,
-            "status": status,
-            "exit_code": exit_code,
-            "versions": versions,
-            "threads": self.n_threads,
-            "threads_source": self.threads_source,
-            "timings": {k: round(v, 6) for k, v in self.timings.items()},
-            "outputs": self.outputs,
-            "warnings": self.warnings,
-        }
-        out.update(self.report)
-        if error is not None:
-            out["error"] = error
-        return out
-
-    def emit_json(self, status, exit_code, error=None):
-        if self.json_mode:
-            text = json.dumps(self.payload(status, exit_code, error), default=_json_default)
-            print(text, file=self.stdout, flush=True)
-
-
-class _Timer:
-    def __init__(self, job, name):
-        self.job, self.name = job, name
-
-    def __enter__(self):
-        self.start = time.perf_counter()
-        return self
-
-    def __exit__(self, *exc):
-        self.job.timings[self.name] = self.job.timings.get(self.name, 0.0) + (
-            time.perf_counter() - self.start
-        )
-        return False
-
-
-def _json_default(value):
-    """JSON for numpy scalars and arrays; non-finite floats become null."""
-    if hasattr(value, "tolist"):
-        return _finite_or_none(value.tolist())
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
-
-
-def _finite_or_none(value):
-    if isinstance(value, float):
-        return value if value == value and abs(value) != float("inf") else None
-    if isinstance(value, list):
-        return [_finite_or_none(v) for v in value]
-    return value
-
-
-def _setup_threads(job, args):
-    n_threads, source = resolve_threads(getattr(args, "threads", None))
-    # Numba sizes its pool from NUMBA_NUM_THREADS when it is first imported, which happens
-    # below this point: sizing it to the job avoids spinning up threads that would only
-    # compete with the job's neighbours on a shared node. --threads overrides the variable.
-    if "numba" not in sys.modules and (
-        source == "--threads" or "NUMBA_NUM_THREADS" not in os.environ
-    ):
-        os.environ["NUMBA_NUM_THREADS"] = str(n_threads)
-    job.n_threads, job.threads_source = n_threads, source
-
-
-def _one_line(exc):
-    text = str(exc).strip() or type(exc).__name__
-    return " ".join(text.split())
-
-
-def main(argv=None):
-    """Run the ``fastgmm`` command line; returns the exit code.
-
-    Parameters
-    ----------
-    argv : list of str, optional
-        Arguments without the program name (default ``sys.argv[1:]``).
-
-    Returns
-    -------
-    int
-        0 success, 1 data/model/I-O error, 2 usage error, 3 not converged under ``--strict``,
-        130 interrupted, 143 terminated.
-
-    Examples
-    --------
-    >>> from fastgmm.cli import main
-    >>> main(["info", "missing.npz", "--quiet"])
-    1
-    """
-    parser = build_parser()
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:  # argparse: --help/--version (0) or a usage error (2)
-        return int(exc.code or 0)
-
-    stdout, stderr = sys.stdout, sys.stderr
-    job = Job(args, stdout, stderr)
-    previous_term = signal.getsignal(signal.SIGTERM)
-    previous_int = signal.getsignal(signal.SIGINT)
-
-    # Each handler also records its signal: an exception raised while a ctypes callback runs
-    # (Numba loading a kernel) is dropped, and the record still stops the output's commit.
-    def on_term(signum, frame):
-        _interrupts.record(signum)
-        raise _Terminated(signum)
-
-    def on_int(signum, frame):
-        _interrupts.record(signum)
-        raise KeyboardInterrupt
-
-    in_main_thread = _in_main_thread()
-    if in_main_thread:
-        signal.signal(signal.SIGTERM, on_term)
-        signal.signal(signal.SIGINT, on_int)
-    try:
-        _setup_threads(job, args)
-        from . import _cli_commands
-
-        # Everything the libraries print (the estimator's verbose progress lines included)
-        # goes to stderr, so that stdout carries only results or the JSON object.
-        sys.stdout = stderr
-        try:
-            code = _cli_commands.run(job)
-        finally:
-            sys.stdout = stdout
-        job.emit_json("ok" if code == EXIT_OK else "not_converged", code)
-        return code
-    except UsageError as exc:
-        print(
-            f"fastgmm {args.command}: error: {_one_line(exc)} "
-            f"(see `fastgmm {args.command} --help`)",
-            file=stderr,
-        )
-        return EXIT_USAGE
-    except KeyboardInterrupt:
-        print(f"fastgmm {args.command}: interrupted; no output written", file=stderr)
-        job.emit_json("interrupted", EXIT_SIGINT, "interrupted (SIGINT)")
-        return EXIT_SIGINT
-    except (_Terminated, _interrupts.Interrupted) as exc:
-        print(f"fastgmm {args.command}: terminated; no output written", file=stderr)
-        job.emit_json("terminated", 128 + exc.signum, "terminated (SIGTERM)")
-        return 128 + exc.signum
-    except Exception as exc:
-        if args.debug:
-            traceback.print_exc(file=stderr)
-        message = _one_line(exc)
-        if isinstance(exc, MemoryError):
-            message = f"out of memory: {message}"
-        elif not isinstance(exc, (CommandError, ValueError, TypeError, OSError, ImportError)):
-            message = f"internal error: {type(exc).__name__}: {message} (rerun with --debug)"
-        print(f"fastgmm {args.command}: error: {message}", file=stderr)
-        job.emit_json("error", EXIT_ERROR, message)
-        return EXIT_ERROR
-    finally:
-        _interrupts.clear()
-        if in_main_thread:
-            signal.signal(signal.SIGTERM, previous_term)
-            signal.signal(signal.SIGINT, previous_int)
-
-
-def _in_main_thread():
-    import threading
-
-    return threading.current_thread() is threading.main_thread()
-
-
-def console_main():
-    """Entry point of the console script and ``python -m fastgmm``."""
-    sys.exit(main())
-
-
-if __name__ == "__main__":
-    # Run the imported module's main, not this __main__ copy: the command modules catch and
-    # raise fastgmm.cli's exception classes, which must be the ones main() catches.
-    from fastgmm.cli import console_main as _console_main
-
-    _console_main()

@@ -18,7 +18,7 @@ from __future__ import annotations
 import copy
 import functools
 
-from .sources import ChunkSource
+from ..sources import ChunkSource
 
 __all__ = ["PassBars", "pass_bars"]
 
@@ -42,7 +42,7 @@ def pass_bars(stream, *, quiet=False, log=None) -> PassBars:
     Examples
     --------
     >>> import io
-    >>> from fastgmm._progress import pass_bars
+    >>> from fastgmm.cli._progress import pass_bars
     >>> pass_bars(io.StringIO()).active  # not a terminal: no bars
     False
     """
@@ -79,7 +79,7 @@ class PassBars:
     >>> import io
     >>> import numpy as np
     >>> from tqdm import tqdm
-    >>> from fastgmm._progress import PassBars
+    >>> from fastgmm.cli._progress import PassBars
     >>> from fastgmm.sources import open_source
     >>> out = io.StringIO()
     >>> bars = PassBars(tqdm, out)
