@@ -31,7 +31,6 @@ extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.autosummary",
     "sphinx.ext.intersphinx",
-    "sphinx.ext.mathjax",
     "numpydoc",
     "sphinx_gallery.gen_gallery",
     "fastgmm_docs",
@@ -138,5 +137,10 @@ html_theme_options = {
     "footer_start": ["copyright"],
     "footer_end": ["sphinx-version"],
 }
+# The theme logs a console error on a first visit unless the page names a colour mode.
+html_context = {"default_mode": "light"}
+# A site without an icon makes browsers ask for /favicon.ico, a 404 in the console.
+html_favicon = "_static/favicon.png"
+html_logo = "_static/favicon.png"
 html_show_sourcelink = False
 html_last_updated_fmt = None
