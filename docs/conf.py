@@ -50,6 +50,7 @@ autosummary_generate = True
 autosummary_imported_members = True
 autodoc_default_options = {"member-order": "bysource"}
 autodoc_typehints = "none"  # the numpydoc sections carry the types
+toc_object_entries_show_parents = "hide"  # "fit()", not "GaussianMixture.fit()", in the TOC
 
 numpydoc_show_class_members = False  # the class template lists the members itself
 numpydoc_class_members_toctree = False
@@ -120,7 +121,7 @@ sphinx_gallery_conf = {
     "reference_url": {"fastgmm": None},
     "remove_config_comments": True,
     "download_all_examples": False,
-    "within_subsection_order": "FileNameSortKey",
+    "within_subsection_order": "fastgmm_docs.ExampleOrder",
     "show_memory": False,
     "plot_gallery": "True",
 }
@@ -131,6 +132,7 @@ html_title = f"fastgmm {release}"
 html_static_path = ["_static"]
 html_css_files = ["fastgmm.css"]
 html_theme_options = {
+    "logo": {"text": "fastgmm"},
     "navigation_with_keys": False,
     "show_toc_level": 2,
     "secondary_sidebar_items": ["page-toc"],

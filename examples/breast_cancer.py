@@ -1,5 +1,5 @@
-"""Breast cancer: clusters without the diagnosis, and malignant tumours as anomalies
-=================================================================================
+"""Breast cancer: clusters and anomalies
+=====================================
 
 Real data: 569 breast masses that ship with scikit-learn (the Wisconsin diagnostic data), each
 described by 30 measurements of its cell nuclei in a digitised image (radius, texture,

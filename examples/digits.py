@@ -1,5 +1,5 @@
-"""Handwritten digits: clusters, odd ones out, and new digits
-==========================================================
+"""Handwritten digits
+==================
 
 Real data: the 1,797 handwritten digits that ship with scikit-learn (8x8 grey images, 64
 pixel features; the test set of UCI's "optical recognition of handwritten digits" data).

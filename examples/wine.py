@@ -1,5 +1,5 @@
-"""Wine: do the chemistry measurements find the three grape cultivars?
-===================================================================
+"""Wine cultivars from their chemistry
+===================================
 
 Real data: 178 Italian wines that ship with scikit-learn, from three cultivars (grape
 varieties), each described by 13 chemical measurements (alcohol, malic acid, flavanoids,

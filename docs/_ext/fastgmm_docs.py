@@ -81,6 +81,39 @@ def png_scraper(block, block_vars, gallery_conf):
     return figure_rst(image_paths, gallery_conf["src_dir"])
 
 
+# The gallery's order: the lesson first, then real data, then large data. An example missing
+# here comes last, in alphabetical order.
+GALLERY_ORDER = (
+    "quickstart",
+    "soft_clustering",
+    "gmm_vs_kmeans",
+    "choosing_k",
+    "anomaly_detection",
+    "density_and_sampling",
+    "digits",
+    "wine",
+    "breast_cancer",
+    "colour_segmentation",
+    "out_of_core",
+    "dask_cluster",
+)
+
+
+class ExampleOrder:
+    """sphinx-gallery's ``within_subsection_order``: the examples in ``GALLERY_ORDER``."""
+
+    def __init__(self, src_dir):
+        self.src_dir = src_dir
+
+    def __call__(self, filename):
+        stem = Path(filename).stem
+        rank = GALLERY_ORDER.index(stem) if stem in GALLERY_ORDER else len(GALLERY_ORDER)
+        return (rank, stem)
+
+    def __repr__(self):  # what sphinx-gallery records of the configuration
+        return f"ExampleOrder({GALLERY_ORDER})"
+
+
 def _kind(value):
     if inspect.isclass(value):
         return "class"
