@@ -1,9 +1,12 @@
 """Helpers shared by the teaching examples: sizes from the environment, and plotting.
 
-Every example reads its size from ``FASTGMM_EXAMPLE_N`` (CI runs them small), its seed from
-``FASTGMM_EXAMPLE_SEED`` and writes its PNG to ``FASTGMM_EXAMPLE_OUTDIR`` (default: next to the
-script). Plots use ``matplotlib.figure.Figure`` directly rather than ``pyplot``: no GUI backend
-is chosen, no global figure state is kept, and a missing matplotlib only skips the picture.
+Every example reads its size from ``FASTGMM_EXAMPLE_N`` (CI and the documentation's gallery run
+them at the sizes in ``SMALL_N``), its seed from ``FASTGMM_EXAMPLE_SEED`` and writes its PNG to
+``FASTGMM_EXAMPLE_OUTDIR`` (default: next to the script). Plots use ``matplotlib.figure.Figure``
+directly rather than ``pyplot``: no GUI backend is chosen, no global figure state is kept, and a
+missing matplotlib only skips the picture. An example names its own PNG (``save_figure(fig,
+"soft_clustering")``) rather than deriving it from ``__file__``, which sphinx-gallery does not
+define when it runs the examples for the documentation.
 """
 
 from __future__ import annotations
@@ -12,6 +15,26 @@ import os
 from pathlib import Path
 
 import numpy as np
+
+EXAMPLES_DIR = Path(__file__).resolve().parent
+
+# The number of rows (FASTGMM_EXAMPLE_N) each example runs with in tests/test_examples.py and in
+# the documentation's gallery (docs/_ext/fastgmm_docs.py): small enough to run in seconds, large
+# enough for what each example claims to hold (the tests check the claims at these sizes).
+SMALL_N = {
+    "quickstart": 600,
+    "soft_clustering": 600,
+    "gmm_vs_kmeans": 600,
+    "anomaly_detection": 600,
+    "choosing_k": 600,
+    "density_and_sampling": 1000,
+    "out_of_core": 20_000,
+    "dask_cluster": 20_000,
+    "digits": 1797,  # the real data sets are used whole (the image: pixels to fit on)
+    "wine": 178,
+    "breast_cancer": 569,
+    "colour_segmentation": 5000,
+}
 
 # matplotlib's "tab10" colours, as RGB, so that memberships can be blended without matplotlib.
 PALETTE = np.array(
@@ -52,10 +75,10 @@ def example_seed() -> int:
     return env_int("FASTGMM_EXAMPLE_SEED", 0, minimum=0)
 
 
-def output_path(script: str, suffix: str = ".png") -> Path:
-    """``<FASTGMM_EXAMPLE_OUTDIR or the script's folder>/<script name><suffix>``."""
-    directory = os.environ.get("FASTGMM_EXAMPLE_OUTDIR") or os.path.dirname(os.path.abspath(script))
-    return Path(directory) / (Path(script).stem + suffix)
+def output_path(name: str, suffix: str = ".png") -> Path:
+    """``<FASTGMM_EXAMPLE_OUTDIR or the examples' folder>/<name><suffix>``."""
+    directory = os.environ.get("FASTGMM_EXAMPLE_OUTDIR") or EXAMPLES_DIR
+    return Path(directory) / (Path(name).stem + suffix)
 
 
 def new_figure(n_cols: int = 1, n_rows: int = 1, size=(6.0, 5.0)):
@@ -70,9 +93,20 @@ def new_figure(n_cols: int = 1, n_rows: int = 1, size=(6.0, 5.0)):
     return fig, axes.ravel()
 
 
-def save_figure(fig, script: str) -> Path:
-    """Write ``fig`` as the example's PNG and say where."""
-    path = output_path(script)
+def new_mosaic(layout, size=(12.0, 8.0), **kwargs):
+    """A figure with axes laid out by ``Figure.subplot_mosaic``, or ``(None, None)``."""
+    try:
+        from matplotlib.figure import Figure
+    except ImportError:
+        print("plot: skipped (matplotlib is not installed; pip install 'fastgmm[plot]')")
+        return None, None
+    fig = Figure(figsize=size, layout="constrained")
+    return fig, fig.subplot_mosaic(layout, **kwargs)
+
+
+def save_figure(fig, name: str) -> Path:
+    """Write ``fig`` as the PNG ``<name>.png`` and say where."""
+    path = output_path(name)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, format="png", dpi=100)
     print(f"plot: {path}")

@@ -1,4 +1,7 @@
-"""Anomaly detection: flag the points that a fitted mixture finds unlikely.
+"""Anomaly detection
+=================
+
+Flag the points that a fitted mixture finds unlikely.
 
 A Gaussian mixture is a density ``p(x)``. Points where ``log p(x)`` is low are far from every
 cluster (or between clusters, where no component puts much mass), and are the natural
@@ -163,7 +166,7 @@ def main():
     ax_hist.set_ylabel("number of training points")
     ax_hist.set_title("anomalies have low log-density", fontsize=10)
     ax_hist.legend(loc="upper left", fontsize=8)
-    save_figure(fig, __file__)
+    save_figure(fig, "anomaly_detection")
 
 
 if __name__ == "__main__":

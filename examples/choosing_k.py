@@ -1,4 +1,7 @@
-"""Choosing the number of components (and the covariance type) with BIC and AIC.
+"""Choosing the number of components
+=================================
+
+Choose the number of components (and the covariance type) with BIC and AIC.
 
 More components fit the training data at least as well: at its best, the log-likelihood only
 goes up with K (EM may stop at a slightly worse local optimum). An information criterion adds a
@@ -142,7 +145,7 @@ def main():
     ax_data.set_ylabel("x2")
     ax_data.set_aspect("equal", adjustable="datalim")
     ax_data.legend(loc="lower right", fontsize=8)
-    save_figure(fig, __file__)
+    save_figure(fig, "choosing_k")
 
 
 if __name__ == "__main__":

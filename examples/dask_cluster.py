@@ -1,4 +1,7 @@
-"""Fit a Gaussian mixture on a Dask cluster, and check it against the in-memory fit.
+"""Fitting on a Dask cluster
+=========================
+
+Fit a Gaussian mixture on a Dask cluster, and check it against the in-memory fit.
 
 A two-worker ``LocalCluster`` on this machine stands in for a real cluster; on SLURM, replace it
 by ``dask_jobqueue.SLURMCluster`` (see the README) and nothing else changes. The rows are
@@ -11,7 +14,9 @@ Run::
     FASTGMM_EXAMPLE_N=20000 python examples/dask_cluster.py  # a quick run, as CI does
 
 It prints the timings of both fits and how closely they agree: with the same ``random_state``
-the Dask fit starts from the same initialisation and reaches the same model up to rounding.
+the Dask fit starts from the same initialisation and reaches the same model up to rounding. The
+picture follows both fits iteration by iteration: their lower bounds lie on top of each other,
+and their difference stays at the level of float64 rounding.
 """
 
 import os
@@ -19,6 +24,7 @@ import time
 import warnings
 
 import numpy as np
+from _common import PALETTE, new_figure, save_figure
 
 N_FEATURES = 8
 N_COMPONENTS = 6
@@ -107,6 +113,55 @@ def main():
         print(f"max relative difference of {name:<13} {relative:.1e}")
     agree = np.mean(dask_labels == in_memory.predict(X_local))
     print(f"labels that agree: {100 * agree:.4f} %")
+    plot(on_dask, in_memory)
+
+
+def plot(on_dask, in_memory):
+    """Both fits' lower bounds per iteration, and how far apart they are."""
+    fig, axes = new_figure(n_cols=2, size=(5.6, 4.4))
+    if fig is None:
+        return
+    from matplotlib.ticker import MaxNLocator
+
+    ax, ax_gap = axes
+    dask_bounds = np.asarray(on_dask.lower_bounds_)
+    memory_bounds = np.asarray(in_memory.lower_bounds_)
+    ax.plot(
+        np.arange(1, len(memory_bounds) + 1),
+        memory_bounds,
+        "o-",
+        color=PALETTE[0],
+        markersize=7,
+        label="in memory",
+    )
+    ax.plot(
+        np.arange(1, len(dask_bounds) + 1),
+        dask_bounds,
+        "x--",
+        color=PALETTE[1],
+        markersize=7,
+        label="on the Dask cluster",
+    )
+    ax.ticklabel_format(axis="y", useOffset=False)
+    for a in axes:
+        a.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("EM iteration")
+    ax.set_ylabel("lower bound (mean log-likelihood)")
+    ax.set_title("the same EM path, on a cluster and in memory", fontsize=10)
+    ax.legend(loc="lower right", fontsize=8)
+    n = min(len(dask_bounds), len(memory_bounds))
+    gap = np.abs(dask_bounds[:n] - memory_bounds[:n]) / np.abs(memory_bounds[:n])
+    # Zero differences (bit-identical iterations) would vanish from a log scale: show them on
+    # the bottom edge so that every iteration has its point.
+    shown = np.maximum(gap, 1e-18)
+    ax_gap.semilogy(np.arange(1, n + 1), shown, "o-", color=PALETTE[2])
+    ax_gap.axhline(np.finfo(np.float64).eps, color="0.4", linestyle=":", label="float64 epsilon")
+    ax_gap.set_ylim(1e-18, 1e-6)
+    ax_gap.set_xlabel("EM iteration")
+    ax_gap.set_ylabel("relative difference of the lower bounds")
+    ax_gap.set_title("difference: rounding only (bottom edge: identical)", fontsize=10)
+    ax_gap.legend(loc="upper right", fontsize=8)
+    save_figure(fig, "dask_cluster")
 
 
 if __name__ == "__main__":

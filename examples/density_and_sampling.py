@@ -1,4 +1,7 @@
-"""A Gaussian mixture is a density: evaluate it, draw new data from it, and check the draws.
+"""Density and sampling
+====================
+
+A Gaussian mixture is a density: evaluate it, draw new data from it, and check the draws.
 
 The data here are *not* Gaussian: a curved, skewed "banana". A single Gaussian can only match
 their mean and covariance; a mixture of a few Gaussians follows the curve. The script
@@ -197,7 +200,7 @@ def main():
         f"skewness of x2: data {data_skew[1]:.2f}, mixture {model_skew[1]:.2f}", fontsize=10
     )
     ax_hist.legend(fontsize=8)
-    save_figure(fig, __file__)
+    save_figure(fig, "density_and_sampling")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,7 @@
-"""K-means or a Gaussian mixture? Elongated, rotated clusters show the difference.
+"""K-means or a Gaussian mixture?
+==============================
+
+Elongated, rotated clusters show the difference.
 
 K-means gives each point to the nearest centre. Its clusters are therefore the cells of a
 Voronoi diagram: round, equally wide regions separated by straight lines halfway between
@@ -172,7 +175,7 @@ def main():
     draw_ellipses(axes[2], full.means_[order], full_covariances(full)[order], colours)
     axes[2].legend(loc="upper right", fontsize=8)
     fig.suptitle("background: the region each method gives to each cluster", fontsize=10)
-    save_figure(fig, __file__)
+    save_figure(fig, "gmm_vs_kmeans")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,7 @@
-"""Soft clustering: a Gaussian mixture says *how much* each point belongs to each cluster.
+"""Soft clustering
+===============
+
+A Gaussian mixture says *how much* each point belongs to each cluster.
 
 Three overlapping 2-D clusters are generated from known Gaussians and a 3-component
 ``GaussianMixture`` is fitted to them. The lesson in three prints:
@@ -159,7 +162,7 @@ def main():
         a.set_xlabel("x1")
         a.set_ylabel("x2")
         a.set_aspect("equal", adjustable="datalim")
-    save_figure(fig, __file__)
+    save_figure(fig, "soft_clustering")
 
 
 if __name__ == "__main__":

@@ -34,14 +34,30 @@ HPC = EXAMPLES / "hpc_batch"
 HAS_MATPLOTLIB = importlib.util.find_spec("matplotlib") is not None
 FLOAT = r"[-+]?(?:\d+\.?\d*(?:[eE][-+]?\d+)?|nan|inf)"
 
-# The teaching examples and the size each runs at here.
+
+def _load_common():
+    """examples/_common.py, the examples' shared helpers (not a package: load it by path)."""
+    spec = importlib.util.spec_from_file_location("_examples_common", EXAMPLES / "_common.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# The size each example runs at, here and in the documentation's gallery.
+SMALL_N = _load_common().SMALL_N
+# The teaching examples: they draw with matplotlib when it is installed, and run without it.
 TEACHING = {
-    "soft_clustering": 600,
-    "gmm_vs_kmeans": 600,
-    "anomaly_detection": 600,
-    "choosing_k": 600,
-    "density_and_sampling": 1000,
+    name: SMALL_N[name]
+    for name in (
+        "soft_clustering",
+        "gmm_vs_kmeans",
+        "anomaly_detection",
+        "choosing_k",
+        "density_and_sampling",
+    )
 }
+# The examples on real data that ship with scikit-learn (no download).
+REAL_DATA = ("digits", "wine", "breast_cancer", "colour_segmentation")
 
 
 def _env(tmp_path, n_samples=None, **extra):
@@ -282,16 +298,28 @@ def test_density_and_sampling(tmp_path):
     check_png(out, tmp_path, "density_and_sampling")
 
 
+def test_every_example_is_tested_and_has_a_small_size():
+    """A new example joins SMALL_N (the size CI and the gallery run it at) and this module."""
+    scripts = {p.stem for p in EXAMPLES.glob("*.py") if not p.name.startswith("_")}
+    assert scripts == set(SMALL_N)
+    source = Path(__file__).read_text()
+    for name in scripts:
+        assert f"def test_{name}(" in source, f"examples/{name}.py has no test here"
+
+
 def test_teaching_examples_run_without_matplotlib(tmp_path):
     """matplotlib is optional: hidden, every example prints its numbers and skips the PNG."""
-    names = list(TEACHING)
+    sizes = {**dict.fromkeys(TEACHING, 300), "quickstart": 300}
+    sizes.update((name, SMALL_N[name]) for name in REAL_DATA)
+    names = list(sizes)
     script = textwrap.dedent(
         f"""
-        import runpy, sys
+        import os, runpy, sys
         sys.modules["matplotlib"] = None  # any import of matplotlib now raises ImportError
         sys.path.insert(0, {str(EXAMPLES)!r})
-        for name in {names!r}:
+        for name, size in {sizes!r}.items():
             print("=== " + name, flush=True)
+            os.environ["FASTGMM_EXAMPLE_N"] = str(size)
             runpy.run_path({str(EXAMPLES)!r} + "/" + name + ".py", run_name="__main__")
         """
     )
@@ -313,7 +341,7 @@ def test_teaching_examples_run_without_matplotlib(tmp_path):
 
 
 def test_out_of_core(tmp_path):
-    out = run_example("out_of_core", tmp_path, 20_000, strict_warnings=False)
+    out = run_example("out_of_core", tmp_path, SMALL_N["out_of_core"], strict_warnings=False)
     gap = numbers_after("streamed fit:", out)[-1]
     assert gap < 1e-10, "the streamed fit must equal the in-memory fit"
     match = re.search(
@@ -323,10 +351,11 @@ def test_out_of_core(tmp_path):
     assert sum(sizes) == int(match.group(1)) and len(sizes) == 4
     online, batch = numbers_after("online EM after", out)[1:3]
     assert online <= batch + 1e-9 and batch - online < 0.05
+    check_png(out, tmp_path, "out_of_core")
 
 
 def test_dask_cluster(tmp_path):
-    out = run_example("dask_cluster", tmp_path, 20_000, strict_warnings=False)
+    out = run_example("dask_cluster", tmp_path, SMALL_N["dask_cluster"], strict_warnings=False)
     assert numbers_after("cluster:", out)[0] == 2
     for name in ("weights_", "means_", "covariances_"):
         assert numbers_after(f"max relative difference of {name}", out)[0] < 1e-10, name
@@ -334,6 +363,114 @@ def test_dask_cluster(tmp_path):
     dask_lb = numbers_after("Dask fit:", out)[-1]
     memory_lb = numbers_after("in-memory fit:", out)[-1]
     assert dask_lb == pytest.approx(memory_lb, abs=1e-9)
+    check_png(out, tmp_path, "dask_cluster")
+
+
+def test_quickstart(tmp_path):
+    out = run_example("quickstart", tmp_path, SMALL_N["quickstart"])
+    assert "converged: True" in out
+    weights = [numbers_after(f"component {k}:", out)[0] for k in range(3)]
+    assert sum(weights) == pytest.approx(1, abs=2e-3) and min(weights) > 0.25
+    start = out.index("points lie between clusters")
+    rows = [line.split() for line in out[start:].splitlines()[2:7]]
+    assert rows, out
+    for row in rows:
+        proba = [float(v) for v in row[2:]]
+        assert max(proba) < 0.7 and sum(proba) == pytest.approx(1, abs=0.02)
+    check_png(out, tmp_path, "quickstart")
+
+
+# ------------------------------------------------------------------- examples on real data
+def _table_after(title, text):
+    """Rows of numbers under the line ``title``, up to the first line that is not numbers."""
+    lines = text.splitlines()
+    rows = []
+    for line in lines[lines.index(title) + 1 :]:
+        try:
+            rows.append([float(v) for v in line.split()])
+        except ValueError:
+            break
+    return rows
+
+
+def test_digits(tmp_path):
+    out = run_example("digits", tmp_path, SMALL_N["digits"])
+    bic = {int(k): value for k, value in _table_after("K    BIC", out)}
+    chosen = int(re.search(r"BIC chose K=(\d+) full components", out).group(1))
+    assert chosen == min(bic, key=bic.get)
+    assert chosen > 10, "the styles of some digits need components of their own"
+    assert numbers_after("adjusted Rand index, components vs digits:", out)[0] > 0.6
+    accuracy = numbers_after("labelling each component by its commonest digit:", out)[0]
+    assert accuracy > 85
+    split = re.search(r"more than one component\): \[(.*)\]", out).group(1)
+    assert split.strip(), "with more components than digits, some digit has several"
+    misread, overall = numbers_after("misread among the least likely:", out)
+    assert misread > overall, "the least likely images are the badly written ones"
+    check_png(out, tmp_path, "digits")
+
+
+def test_wine(tmp_path):
+    out = run_example("wine", tmp_path, SMALL_N["wine"])
+    types = ("full", "tied", "diag", "spherical")
+    rows = _table_after("K         full       tied       diag  spherical", out)
+    bic = {(int(row[0]), t): value for row in rows for t, value in zip(types, row[1:])}
+    assert len(bic) == 24
+    match = re.search(r"BIC chose K=(\d+) (\w+)", out)
+    chosen = (int(match.group(1)), match.group(2))
+    assert chosen == min(bic, key=bic.get)
+    assert chosen[1] != "full", "178 rows cannot pay for 91 parameters per component"
+    assert numbers_after("chosen model against the cultivars (ARI", out)[0] > 0.5
+    assert re.search(r"best three-component model, \w+ \(ARI ([\d.]+)\)", out)
+    ari3 = float(re.search(r"best three-component model, \w+ \(ARI ([\d.]+)\)", out).group(1))
+    assert ari3 > 0.8, "three components recover the three cultivars"
+    odd = [line for line in out.splitlines() if line.startswith("wine ") and "log p(x)" in line]
+    assert len(odd) == 5
+    for line in odd:
+        z = [abs(float(v)) for v in re.findall(r"([-+]\d+\.\d)(?:,|$)", line)]
+        assert z and max(z) >= 2, line  # an unusual wine is unusual in something
+    check_png(out, tmp_path, "wine")
+
+
+def test_breast_cancer(tmp_path):
+    out = run_example("breast_cancer", tmp_path, SMALL_N["breast_cancer"])
+    assert numbers_after("ARI against the diagnosis:", out)[0] > 0.5
+    assert (
+        numbers_after("tumours in a component where their diagnosis is the majority:", out)[0] > 85
+    )
+    assert numbers_after("ROC AUC of -log p(x) for malignant:", out)[0] > 0.85
+    match = re.search(
+        r"threshold flagging (\d+)% .*: malignant flagged ([\d.]+)%, held-out benign flagged "
+        r"([\d.]+)%",
+        out,
+    )
+    contamination, caught, false_alarms = (float(v) for v in match.groups())
+    assert contamination == 5
+    assert caught > 50 and false_alarms < 15
+    check_png(out, tmp_path, "breast_cancer")
+
+
+def test_colour_segmentation(tmp_path):
+    out = run_example("colour_segmentation", tmp_path, SMALL_N["colour_segmentation"])
+    rows = _table_after("K   BIC", out)
+    ks, bics = [int(r[0]) for r in rows], [r[1] for r in rows]
+    assert ks == list(range(2, 13))
+    # The rule the example states: the smallest K with 90% of the BIC gain from K=2.
+    target = bics[0] - 0.9 * (bics[0] - min(bics))
+    expected = next(k for k, b in zip(ks, bics) if b <= target)
+    best, chosen = (int(v) for v in re.search(r"lowest BIC: K=(\d+); .*: K=(\d+)", out).groups())
+    assert best == ks[bics.index(min(bics))]
+    assert chosen == expected and 3 <= expected <= 12
+    shares = [
+        float(line.split()[1].rstrip("%"))
+        for line in out.splitlines()
+        if re.match(r"^\s+\d+\s+[\d.]+%", line)
+    ]
+    assert len(shares) == expected and sum(shares) == pytest.approx(100, abs=0.1 * expected)
+    sample_ll, all_ll = numbers_after("mean log-density of the sample:", out)
+    assert abs(sample_ll - all_ll) < 0.2, "a sample of pixels stands for the whole image"
+    red, _green, blue = numbers_after("the rarest 1% of pixels: mean colour", out)[-3:]
+    assert red - blue > 40, "the rarest colours are the temple's reds and oranges"
+    check_png(out, tmp_path, "colour_segmentation")
 
 
 # ----------------------------------------------------------------------- the HPC scripts
