@@ -16,10 +16,12 @@ The transformations (``use``), as mclust computes them (checked against ``attr(h
   thin SVD ``U diag(s) V^T`` of that matrix: the principal components divided by the square root
   of their singular values. No component is dropped (``min(n, p)`` of them are kept).
 * ``"VARS"``: the data as given.
-* ``"STD"``: centred and scaled columns.
-* ``"PCS"``: principal components of the centred data, ``U diag(s)``.
-* ``"PCR"``: principal components of the centred and scaled data.
-* ``"SPH"``: sphered data, ``sqrt(n) U`` (centred and scaled first).
+* ``"STD"``: centred and scaled columns (constant columns dropped).
+* ``"PCS"``: principal components of the centred data, ``U diag(s)`` (constant columns kept,
+  as a component of zero variance).
+* ``"PCR"``: principal components of the centred and scaled data (constant columns dropped).
+* ``"SPH"``: sphered data, ``sqrt(n) U`` for the SVD of the centred data (constant columns
+  dropped).
 
 The VVV criterion is rotation invariant, so the sign conventions of the SVD do not matter.
 """
@@ -191,9 +193,9 @@ def transform_for_hc(X, use: str = "SVD") -> np.ndarray:
     Returns
     -------
     Z : ndarray of shape (n_samples, n_columns), float64
-        For "SVD", "PCS", "PCR" and "SPH", ``n_columns = min(n_samples, n_varying)`` where
-        ``n_varying`` counts the non-constant columns; "STD" keeps the ``n_varying`` columns and
-        "VARS" all of them.
+        For "SVD", "PCR" and "SPH", ``n_columns = min(n_samples, n_varying)`` where
+        ``n_varying`` counts the non-constant columns; "STD" keeps the ``n_varying`` columns,
+        "PCS" ``min(n_samples, n_features)`` and "VARS" all of them.
 
     Examples
     --------
@@ -211,21 +213,21 @@ def transform_for_hc(X, use: str = "SVD") -> np.ndarray:
     X = np.asarray(X, dtype=np.float64)
     if use == "VARS":
         return np.array(X, dtype=np.float64, order="C")
-    varying = X.max(axis=0) > X.min(axis=0)
-    centred = X[:, varying] - X[:, varying].mean(axis=0)
     if use == "PCS":
+        # Constant columns are kept: they give a component of (near) zero variance, as in R.
+        centred = X - X.mean(axis=0)
         _, _, vt = np.linalg.svd(centred, full_matrices=False)
         return _project(centred, vt.T)
+    varying = X.max(axis=0) > X.min(axis=0)
+    centred = X[:, varying] - X[:, varying].mean(axis=0)
+    if use == "SPH":
+        _, s, vt = np.linalg.svd(centred, full_matrices=False)
+        return _project(centred, vt.T * (np.sqrt(X.shape[0]) / s))
     scaled = centred / centred.std(axis=0, ddof=1)
     if use == "STD":
         return np.ascontiguousarray(scaled)
     _, s, vt = np.linalg.svd(scaled, full_matrices=False)
-    if use == "SVD":
-        scale = 1.0 / np.sqrt(s)
-    elif use == "PCR":
-        scale = np.ones_like(s)
-    else:  # SPH
-        scale = np.sqrt(X.shape[0]) / s
+    scale = 1.0 / np.sqrt(s) if use == "SVD" else np.ones_like(s)  # SVD or PCR
     return _project(scaled, vt.T * scale)
 
 
