@@ -13,6 +13,9 @@ R's references are in tests/hc_reference/ (see its README to regenerate them); n
 """
 
 import json
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -228,6 +231,33 @@ def test_result_is_bit_identical_for_1_and_2_threads():
     two = hc_tree(X, n_jobs=2)
     np.testing.assert_array_equal(one.merges, two.merges)
     assert one.increase.tobytes() == two.increase.tobytes()
+
+
+def test_fresh_process_loads_the_kernel_from_cache():
+    """The kernel reads no Numba global, so a second fresh process compiles nothing (as
+    tests/test_cache.py requires of the E-step kernels)."""
+    script = textwrap.dedent(
+        """
+        import json, warnings
+        import numpy as np
+        warnings.simplefilter("error")
+        from fastgmm.hierarchical import hc_tree
+        from fastgmm._kernels import hc
+        hc_tree(np.random.default_rng(0).normal(size=(30, 3)))
+        stats = hc.agglomerate.parallel.stats
+        print(json.dumps([sum(stats.cache_hits.values()), sum(stats.cache_misses.values())]))
+        """
+    )
+
+    def run():
+        out = subprocess.run(
+            [sys.executable, "-c", script], capture_output=True, text=True, timeout=600, check=True
+        )
+        return json.loads(out.stdout.strip().splitlines()[-1])
+
+    run()  # populates the cache if it is cold
+    hits, misses = run()
+    assert misses == 0 and hits > 0
 
 
 def test_sample_beyond_max_rows():
