@@ -23,7 +23,16 @@ The transformations (``use``), as mclust computes them (checked against ``attr(h
 * ``"SPH"``: sphered data, ``sqrt(n) U`` for the SVD of the centred data (constant columns
   dropped).
 
-The VVV criterion is rotation invariant, so the sign conventions of the SVD do not matter.
+Each transformation equals R's to 1e-12 (up to the signs of the SVD's columns, which the VVV
+criterion ignores). The trees equal R's merge for merge on the SVD transformation (every
+reference set in tests/hc_reference). On the others they can differ: on large values ("VARS",
+"PCS", "SPH" of data whose entries are ~10 or more) because R's ``hcVVV`` then departs from its
+own criterion (see :mod:`fastgmm._kernels.hc`), and on data with many exact ties, such as
+iris ("STD", "PCR"), because the last bits of the transformed values decide near-equal merges
+and R's arithmetic for these transformations is not reproduced bit for bit.
+
+mclust uses no tree for one-dimensional data (``Mclust`` starts from quantiles there);
+:func:`hc_tree` still builds one, and it equals ``hc(matrix(x), "VVV", use = "SVD")``.
 """
 
 from __future__ import annotations

@@ -26,7 +26,13 @@ from hypothesis import strategies as st
 from fastgmm.hierarchical import HierarchicalTree, hc_tree, transform_for_hc
 
 REFERENCE_DIR = Path(__file__).parent / "hc_reference"
-REFERENCES = sorted(p for p in REFERENCE_DIR.glob("*.json") if not p.name.startswith("transforms"))
+# R's hcVVV departs from its own criterion on these (see test_r_is_not_rotation_invariant...).
+DEPARTURES = {"scaled_vars", "scaled_rotated_vars"}
+REFERENCES = sorted(
+    p
+    for p in REFERENCE_DIR.glob("*.json")
+    if not p.name.startswith("transforms") and p.stem not in DEPARTURES
+)
 TRANSFORMS = sorted(REFERENCE_DIR.glob("transforms_*.json"))
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -99,6 +105,31 @@ def test_tie_rule_matches_r_on_equal_distances():
     # pair with the larger second slot, not the one with the smaller row numbers.
     X, merge, _, use = load(REFERENCE_DIR / "tie_pairs_vars.json")
     assert hc_tree(X, use=use).merges[0].tolist() == [0, 5] == (merge[0] - 1).tolist()
+
+
+def test_r_is_not_rotation_invariant_on_large_raw_data():
+    """Where our trees differ from R's, and why.
+
+    The VVV criterion (and ours) is invariant to rotations of the data. R's ``hcVVV`` is not,
+    once the data are large: on a 100 x 3 normal sample times 30 (use = "VARS"), R's tree of the
+    data and R's tree of the rotated data part at merge 67 (66 0-based), and every partition
+    with 2..9 clusters differs between them. Ours is the same tree for both orientations and
+    equals R's up to that merge. The SVD transformation (mclust's default) scales the data to
+    O(1 / sqrt(n)) per entry, where the determinant term that R evaluates differently is
+    negligible: every SVD reference above agrees with R merge for merge.
+    """
+    X, merge, hclass, _ = load(REFERENCE_DIR / "scaled_vars.json")
+    X_rot, merge_rot, hclass_rot, _ = load(REFERENCE_DIR / "scaled_rotated_vars.json")
+    first_r_change = np.flatnonzero((merge != merge_rot).any(axis=1))[0]
+    assert first_r_change == 66
+    assert not any(same_partition(hclass[:, k], hclass_rot[:, k]) for k in range(1, 9))
+
+    ours = hc_tree(X, use="VARS")
+    ours_rot = hc_tree(X_rot, use="VARS")
+    np.testing.assert_array_equal(ours.merges, ours_rot.merges)
+    for tree, r_merge in ((ours, merge), (ours_rot, merge_rot)):
+        departs = np.flatnonzero((tree.merges + 1 != r_merge).any(axis=1))
+        assert departs[0] == first_r_change
 
 
 # --------------------------------------------------------------------------------------------

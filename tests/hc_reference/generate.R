@@ -80,6 +80,10 @@ X <- round(mixture(c(70, 50), 3, seed = 17), 3)
 write_reference("constant_120x4", cbind(X[, 1:2], 7, X[, 3]),
                 "two clusters with a constant third column (dropped by the SVD transformation)")
 
+set.seed(21)
+write_reference("oned_100x1", round(matrix(c(rnorm(60), rnorm(40, 4))), 4),
+                "one variable, two groups (Mclust itself starts 1-D fits from quantiles)")
+
 # The tie rule, on raw variables (use = "VARS"): pairs at exactly equal distances.
 write_reference("tie_pairs_vars", rbind(c(0, 0), c(50, 50), c(10, 0), c(11, 0), c(-40, 30),
                                         c(1, 0), c(5, 20)),
@@ -112,3 +116,12 @@ transforms <- function(name, X) {
 transforms("iris4", iris[, 1:4])
 set.seed(19)
 transforms("constant_30x3", cbind(round(matrix(rnorm(60), 30, 2), 3), 2.5))
+
+# R's hcVVV is not invariant to rotations of the data once the data are large (its criterion
+# is): the same 100 x 3 sample, raw (use = "VARS") and rotated, gives different trees in R.
+set.seed(20)
+X <- round(matrix(rnorm(300), 100, 3) * 30, 3)
+Q <- qr.Q(qr(matrix(c(2, 1, 0, -1, 2, 1, 0, 1, 3), 3)))
+write_reference("scaled_vars", X, "100 x 3 normal sample times 30, raw variables", use = "VARS")
+write_reference("scaled_rotated_vars", round(X %*% Q, 6),
+                "the same sample rotated (rounded to 1e-6), raw variables", use = "VARS")
