@@ -51,6 +51,8 @@ USES = ("SVD", "VARS", "STD", "PCS", "PCR", "SPH")
 # that keep the criterion finite for clusters of fewer than n_features + 1 rows.
 ALPHA = 1.0
 BETA = 1.0
+# The tree keeps an n x n matrix of float64 merge costs: 7.2 GB at this size.
+MAX_TREE_ROWS = 30_000
 
 
 @dataclass(frozen=True)
@@ -277,7 +279,8 @@ def hc_tree(
     max_rows : int or None, default=2000
         Largest number of rows to agglomerate; beyond it a uniform sample of ``max_rows`` rows is
         used (mclust's ``mclust.options("subset")``). ``None`` uses every row. Time grows as
-        ``n^2 p^3`` and memory as ``4 n^2`` bytes.
+        ``n^2 p^3`` and memory as ``8 n^2`` bytes (32 MB for 2000 rows); more than
+        ``MAX_TREE_ROWS`` (30000, 7.2 GB) rows are refused.
     random_state : int, RandomState instance or None, default=None
         Draws the sample when ``n_samples > max_rows``. mclust draws with R's generator, so its
         sample (and hence its tree) cannot be reproduced exactly beyond 2000 rows.
@@ -292,8 +295,8 @@ def hc_tree(
     Raises
     ------
     ValueError
-        If ``X`` is not 2-D, has fewer than 2 rows, holds NaN or infinity, or if ``use`` or
-        ``max_rows`` is invalid.
+        If ``X`` is not 2-D, has fewer than 2 rows, holds NaN or infinity, if ``use`` or
+        ``max_rows`` is invalid, or if the tree would have more than ``MAX_TREE_ROWS`` rows.
 
     Examples
     --------
@@ -336,6 +339,12 @@ def hc_tree(
         raise ValueError("X has no columns.")
     check_finite_rows(X)
 
+    n_used = n_samples if max_rows is None else min(n_samples, max_rows)
+    if n_used > MAX_TREE_ROWS:
+        raise ValueError(
+            f"A tree of {n_used} rows needs {8 * n_used**2 / 1e9:.0f} GB for its matrix of merge "
+            f"costs; use max_rows <= {MAX_TREE_ROWS} (mclust agglomerates at most 2000 rows)."
+        )
     if max_rows is not None and n_samples > max_rows:
         rng = check_random_state(random_state)
         rows = np.sort(rng.choice(n_samples, size=max_rows, replace=False)).astype(np.int64)

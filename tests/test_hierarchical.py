@@ -333,6 +333,7 @@ def test_tree_is_a_frozen_dataclass():
         (np.eye(3), {"max_rows": 1}, ValueError, "max_rows must be at least 2"),
         (np.eye(3), {"max_rows": 2.5}, TypeError, "max_rows must be an integer"),
         (np.eye(3), {"max_rows": True}, TypeError, "max_rows must be an integer"),
+        (np.zeros((30_001, 1)), {"max_rows": None}, ValueError, "max_rows <= 30000"),
     ],
 )
 def test_invalid_input(X, kwargs, error, match):
