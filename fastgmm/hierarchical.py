@@ -312,6 +312,7 @@ def hc_tree(
     (3, 50)
     """
     from sklearn.utils import check_random_state
+    from sklearn.utils.random import sample_without_replacement
 
     from ._kernels.hc import agglomerate
     from .validation import check_finite_rows
@@ -346,8 +347,12 @@ def hc_tree(
             f"costs; use max_rows <= {MAX_TREE_ROWS} (mclust agglomerates at most 2000 rows)."
         )
     if max_rows is not None and n_samples > max_rows:
-        rng = check_random_state(random_state)
-        rows = np.sort(rng.choice(n_samples, size=max_rows, replace=False)).astype(np.int64)
+        # O(max_rows) memory whatever n_samples ("auto" picks a set-based or reservoir method);
+        # RandomState.choice(replace=False) would permute all n_samples indices.
+        rows = sample_without_replacement(
+            n_samples, max_rows, random_state=check_random_state(random_state)
+        )
+        rows = np.sort(rows).astype(np.int64)
     else:
         rows = np.arange(n_samples, dtype=np.int64)
     Z = transform_for_hc(X[rows], use)
