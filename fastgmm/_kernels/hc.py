@@ -54,8 +54,9 @@ count. The merges are serial: a parallel loop per merge would wake the thread po
 Measured on this project's shared 2-core machine (load ~2), side by side in one run
 (``python asv_bench/hc_vs_r.py --repeat 7``, medians; R's time is ``system.time(hc(...))``
 inside R): 2000 x 4, R ``hc()`` 1.67 s, ``hc_tree`` 0.34 s (4.9x); 2000 x 10, R 2.01 s,
-``hc_tree`` 0.50 s (4.0x); identical merge sequences. About 0.1 s of ours is the first pass
-over the 2e6 pairs of singletons, the rest the ~2e6 evaluations that the merges need.
+``hc_tree`` 0.50 s (4.0x); identical merge sequences. Of the kernel's time (0.3 to 0.4 s) the
+first pass over the 2e6 pairs of singletons takes 0.09 to 0.2 s (2 and 1 threads), the merges'
+~2e6 evaluations the rest.
 """
 
 import numpy as np
