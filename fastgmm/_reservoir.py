@@ -4,7 +4,8 @@ Every row gets a uniform key, drawn in row order from one random stream, and the
 with the smallest keys form the sample. Each subset of that size is then equally likely, and
 because NumPy's uniform draws do not depend on how a stream is split into calls, the sample does
 not depend on how the rows are chunked either. Both the estimators' initialisation
-(:func:`fastgmm.init.sample_rows`) and :meth:`fastgmm.sources.ChunkSource.reservoir_sample` use
+(:meth:`fastgmm.providers.ChunkedProvider.sample_rows`) and
+:meth:`fastgmm.sources.ChunkSource.reservoir_sample` use
 this one implementation, so a file and an array holding the same rows give the same sample.
 
 Only keys and row numbers move while a chunk is scanned; a chunk's surviving rows are copied once,
