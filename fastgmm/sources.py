@@ -185,7 +185,7 @@ dtype=float64, batch_size=2)
         ``min(n, n_samples)`` rows is therefore exactly equally likely.  Keys are drawn
         sequentially from one random stream, so for a given seed the sample does not even
         depend on how the data is chunked, and it is the sample the estimators' initialisation
-        draws from the same rows (:func:`fastgmm.init.sample_rows`).
+        draws from the same rows (``sample_rows`` of the estimators' providers).
 
         Parameters
         ----------

@@ -275,7 +275,7 @@ def test_fresh_process_loads_the_kernel_from_cache():
         from fastgmm.hierarchical import hc_tree
         from fastgmm._kernels import hc
         hc_tree(np.random.default_rng(0).normal(size=(30, 3)))
-        stats = hc.agglomerate.parallel.stats
+        stats = hc.agglomerate.dispatcher.stats
         print(json.dumps([sum(stats.cache_hits.values()), sum(stats.cache_misses.values())]))
         """
     )
