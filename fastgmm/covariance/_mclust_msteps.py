@@ -44,7 +44,7 @@ a parameter falls below ``tol`` (mclust's ``emControl()$tol[2]``, sqrt(machine e
 
 Measured against R (tests/mclust_reference): mclust's inner loops stop earlier than this rule,
 consistent with a test on the objective rather than on the parameters (from a cold start, R's
-VEE covariances are up to 1.2e-4 and its EVE ones up to 2.9e-3 from the optimum when it reports
+VEE covariances are up to 6.8e-4 and its EVE ones up to 6.2e-3 from the optimum when it reports
 convergence); the EM's fixed points are the same, and an EM with these M-steps reproduces
 ``mclustBIC``'s tables to 4e-9. The orientation update below converges linearly and slowly when
 the W_k are ill-conditioned: a cold-start EVE step on the 10-dimensional reference set takes
