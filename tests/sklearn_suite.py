@@ -24,9 +24,11 @@ How the module is loaded, and why:
   always includes float32 (what ``SKLEARN_RUN_FLOAT32_TESTS=1`` turns on), and
   ``global_random_seed`` is 42 unless ``SKLEARN_TESTS_GLOBAL_RANDOM_SEED`` says otherwise, as
   in scikit-learn.
-* Deselected tests stay visible: each is marked skip with its reason, so ``pytest -ra`` lists
-  it on every run. A name that no longer exists in the module is an error (the list would
-  otherwise go stale silently), and so is a module that does not bind the substituted class.
+* Deselected tests stay visible: each is replaced by one skipped test of the same name whose
+  reason says why, so ``pytest -ra`` lists it on every run (one line per test, not one per
+  parametrization: the array API tests alone have 270). A name that no longer exists in the
+  module is an error (the list would otherwise go stale silently), and so is a module that does
+  not bind the substituted class.
 """
 
 from __future__ import annotations
@@ -102,6 +104,17 @@ def global_random_seed(request):
     return request.param
 
 
+def _placeholder(name, reason):
+    """A test that is always skipped with ``reason``: what the report shows in its place."""
+
+    @pytest.mark.skip(reason=reason)
+    def placeholder():
+        pass
+
+    placeholder.__name__ = placeholder.__qualname__ = name
+    return placeholder
+
+
 @contextlib.contextmanager
 def _bound_to_fastgmm(names):
     target = importlib.import_module("sklearn.mixture")
@@ -139,13 +152,8 @@ def _import_fresh(name, estimators):
 def load_suite(suite: Suite) -> dict:
     """The names a test file needs in its globals for pytest to collect ``suite``."""
     if suite.disabled is not None:
-        reason = suite.disabled
-
-        @pytest.mark.skip(reason=f"{suite.module} is not run: {reason}")
-        def test_suite_is_disabled():
-            """Placeholder that keeps a disabled suite visible in the report."""
-
-        return {"test_suite_is_disabled": test_suite_is_disabled}
+        reason = f"{suite.module} is not run: {suite.disabled}"
+        return {"test_suite_is_disabled": _placeholder("test_suite_is_disabled", reason)}
 
     if importlib.util.find_spec(suite.module) is None:
         raise ImportError(
@@ -163,7 +171,7 @@ def load_suite(suite: Suite) -> dict:
     if stale:
         raise RuntimeError(f"deselected tests not found in {suite.module}: {stale}")
     for name, reason in suite.deselected.items():
-        namespace[name] = pytest.mark.skip(reason=f"deselected: {reason}")(namespace[name])
+        namespace[name] = _placeholder(name, f"deselected {name}: {reason}")
     namespace["global_dtype"] = global_dtype
     namespace["global_random_seed"] = global_random_seed
     return namespace
