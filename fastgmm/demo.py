@@ -32,7 +32,7 @@ _GRID = range(1, 7)
 _COVARIANCE_TYPES = ("full", "diag", "spherical")
 # A first run compiles the demo's kernels (5 signatures). Measured on a 2-core machine with an
 # empty NUMBA_CACHE_DIR: 19 s of CPU time (user time of a cold run, 21.8 s, less a warm one's,
-# 2.7 s), and 49-53 s of wall time while 4-5 other processes were running.
+# 2.7 s); 19 s of wall time with one other process running, 49-53 s with 4-5.
 _COMPILE_ESTIMATE = "about 20 s, longer on a busy machine"
 
 
