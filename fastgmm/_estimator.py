@@ -16,7 +16,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, DensityMixin, _fit_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted
+from sklearn.utils.validation import check_is_fitted
 
 from . import _events
 from ._jit import holds_single_threaded_blas, resolve_n_threads
@@ -26,7 +26,7 @@ from .em import EMRun, run_em
 from .errors import IllDefinedCovarianceError, with_float32_hint
 from .providers import SCORE, ArrayChunks
 from .sources import is_source_like
-from .validation import check_n_samples, validate_rows
+from .validation import check_n_samples, check_sample_weight, validate_rows
 
 __all__ = ["BaseMixture", "make_provider"]
 
@@ -76,9 +76,7 @@ def make_provider(estimator, X, sample_weight=None, *, min_samples=2):
         return provider
     X = validate_rows(estimator, X, reset=True, ensure_min_samples=min_samples)
     if sample_weight is not None:
-        sample_weight = _check_sample_weight(
-            sample_weight, X, dtype=np.float64, ensure_non_negative=True
-        )
+        sample_weight = check_sample_weight(sample_weight, X)
     return ArrayChunks(X, sample_weight)
 
 
@@ -218,9 +216,7 @@ class BaseMixture(DensityMixin, BaseEstimator):
         first_call = online is None and not hasattr(self, "means_")
         X = validate_rows(self, X, reset=first_call)
         if sample_weight is not None:
-            sample_weight = _check_sample_weight(
-                sample_weight, X, dtype=np.float64, ensure_non_negative=True
-            )
+            sample_weight = check_sample_weight(sample_weight, X)
         n_threads = resolve_n_threads(self.n_jobs)
         fitter = self._make_fitter(X.dtype)
         if online is None:

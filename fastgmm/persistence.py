@@ -165,7 +165,7 @@ def save(model, path, *, metadata=None):
         "format_version": FORMAT_VERSION,
         "fastgmm_version": __version__,
         "numpy_version": np.__version__,
-        "created": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "created": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "class": tree["class"],
         "model": tree,
         "arrays": {

@@ -118,6 +118,37 @@ def check_n_samples(n_samples: int, n_components: int) -> None:
         )
 
 
+def check_sample_weight(sample_weight, X) -> np.ndarray:
+    """``sample_weight`` for ``X`` as float64, checked as scikit-learn 1.9 checks it.
+
+    scikit-learn's ``_check_sample_weight`` checks the shape and, with
+    ``ensure_non_negative=True``, the sign; it rejects all-zero weights only from 1.9 on. With
+    scikit-learn 1.6 to 1.8 (the supported range starts at 1.6) such weights went on into the
+    initialisation and failed there with "probabilities contain NaN"; this check gives every
+    supported version 1.9's message.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastgmm.validation import check_sample_weight
+    >>> X = np.zeros((3, 2))
+    >>> check_sample_weight(None, X)
+    array([1., 1., 1.])
+    >>> check_sample_weight(np.zeros(3), X)
+    Traceback (most recent call last):
+    ...
+    ValueError: Sample weights must contain at least one non-zero number.
+    """
+    from sklearn.utils.validation import _check_sample_weight
+
+    sample_weight = _check_sample_weight(
+        sample_weight, X, dtype=np.float64, ensure_non_negative=True
+    )
+    if not np.any(sample_weight):
+        raise ValueError("Sample weights must contain at least one non-zero number.")
+    return sample_weight
+
+
 def check_shape(param: np.ndarray, shape: tuple, name: str) -> None:
     """Raise ``ValueError`` (scikit-learn's wording) unless ``param`` has ``shape``.
 
