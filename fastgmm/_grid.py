@@ -29,6 +29,7 @@ import numpy as np
 from sklearn.utils import check_random_state
 
 from . import criteria
+from ._estimator import choose_best_run, final_likelihoods
 from .covariance import get_model
 from .degenerate import DegenerateHandler
 from .em import EMRun, MaximumLikelihood, run_em
@@ -242,24 +243,25 @@ def _stop_failed_candidates(active_runs):
                 sibling.done = True
 
 
-def _pick_best_runs(candidates) -> None:
-    """Keep each candidate's best run, as ``GaussianMixture`` does with ``n_init`` restarts.
+def _pick_best_runs(provider, candidates, n_threads) -> int:
+    """Keep each candidate's best run, as ``GaussianMixture`` does with ``n_init`` restarts
+    (:func:`fastgmm._estimator.choose_best_run`); returns the passes made (0 or 1).
 
     A standalone fit raises when any of its initialisations fails, so a candidate with a
-    failed run is failed too (with that run's error).
+    failed run is failed too (with that run's error). The final parameters of every candidate
+    with several runs are scored in one shared pass.
     """
     for cand in candidates:
         for run in cand.runs:
             cand.seconds += run.seconds
             if run.error is not None:
                 cand.fail(run.error)
-        if cand.error is not None:
-            continue
-        best = None
-        for run in cand.runs:
-            if best is None or run.lower_bound > best.lower_bound:
-                best = run
-        cand.best = best
+    several = [run for c in candidates if c.error is None and len(c.runs) > 1 for run in c.runs]
+    likelihoods = final_likelihoods(provider, several, n_threads) if several else {}
+    for cand in candidates:
+        if cand.error is None:
+            cand.best = cand.runs[choose_best_run(cand.runs, likelihoods)]
+    return int(bool(several))
 
 
 def _score_candidates(provider, candidates, settings, dtype) -> int:
@@ -352,7 +354,7 @@ def fit_grid(provider, *, grid, types, settings, random_state, build_estimator):
         catch=CANDIDATE_ERRORS,
         on_pass=_stop_failed_candidates,
     )
-    _pick_best_runs(candidates)
+    n_passes += _pick_best_runs(provider, candidates, settings.n_threads)
     fitted = [cand for cand in candidates if cand.error is None]
     if dtype == np.float32:
         for cand in candidates:

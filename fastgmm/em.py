@@ -25,7 +25,7 @@ import numpy as np
 
 from . import _interrupts
 from .covariance import CovarianceModel
-from .providers import SOFT, StatsRequest
+from .providers import SCORE, SOFT, StatsRequest
 from .stats import DIAG, FULL, POOLED, MixtureParams, SufficientStats, scatter
 
 __all__ = ["EMRun", "MaximumLikelihood", "run_em"]
@@ -90,6 +90,10 @@ class MaximumLikelihood:
         """What an EM pass must compute for ``params``."""
         shift = np.ascontiguousarray(params.means, dtype=np.float64)
         return StatsRequest(self.layout(params), shift, self.kind, mode)
+
+    def score_request(self, params: MixtureParams) -> StatsRequest:
+        """A pass that only scores ``params`` (their log-likelihood, in float64)."""
+        return self.request(params, mode=SCORE)
 
     def m_step(self, stats: SufficientStats, previous=None, *, reg=None) -> MixtureParams:
         """Parameters from statistics; ``reg`` overrides ``reg_covar`` per component (K,).

@@ -209,9 +209,10 @@ def chunk_statistics(
     if single and precision is None:
         # The passes of an initialisation (hard assignments to k-means centres, given
         # responsibilities) run under identity factors, which say nothing of the data's scale:
-        # rows 1e-20 apart would have squared distances below float32's range. They are one
-        # pass each, so they run in float64.
-        usable = mode not in (HARD, GIVEN) and (
+        # rows 1e-20 apart would have squared distances below float32's range. A scoring pass
+        # gives users a number (score, bic), which is float64 like every per-row output. Each
+        # is one pass, so they run in float64.
+        usable = mode not in (HARD, GIVEN, SCORE) and (
             layout.feature_map(X.dtype, kind) is not None
             if path == "map"
             else layout.single_precision_suits()

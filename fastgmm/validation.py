@@ -194,6 +194,11 @@ def as_float_array(value, name: str) -> np.ndarray:
 def check_weights_init(weights, n_components: int) -> np.ndarray:
     """``weights_init`` as a float64 array, checked as scikit-learn checks it.
 
+    The sum is checked in the weights' own precision, as scikit-learn does: float32 weights
+    may miss 1 by 1e-6 (their rounding), float64 ones by 1e-8. scikit-learn's range message
+    prints the minimum as "max value" and the maximum as "min value"; the same text is kept so
+    that code matching scikit-learn's messages keeps working.
+
     Examples
     --------
     >>> from fastgmm.validation import check_weights_init
@@ -204,19 +209,22 @@ def check_weights_init(weights, n_components: int) -> np.ndarray:
     ...
     ValueError: The parameter 'weights' should be normalized, but got sum(weights) = 1.10000
     """
-    weights = as_float_array(weights, "weights")
+    given = np.asarray(weights)
+    dtype = np.float32 if getattr(given, "dtype", None) == np.float32 else np.float64
+    weights = as_float_array(weights, "weights").astype(dtype)
     check_shape(weights, (n_components,), "weights")
     if np.any(weights < 0.0) or np.any(weights > 1.0):
         raise ValueError(
             "The parameter 'weights' should be in the range [0, 1], but got max value "
-            f"{weights.max():.5f}, min value {weights.min():.5f}"
+            f"{weights.min():.5f}, min value {weights.max():.5f}"
         )
-    if not np.allclose(abs(1.0 - weights.sum()), 0.0, atol=1e-8):
+    atol = 1e-6 if dtype == np.float32 else 1e-8
+    if not np.allclose(float(abs(1.0 - weights.sum())), 0.0, atol=atol):
         raise ValueError(
             "The parameter 'weights' should be normalized, but got sum(weights) = "
             f"{weights.sum():.5f}"
         )
-    return weights
+    return weights.astype(np.float64)
 
 
 def check_means_init(means, n_components: int, n_features: int) -> np.ndarray:
