@@ -125,12 +125,14 @@ def choose_best_run(runs, likelihoods) -> int:
     >>> from fastgmm.em import EMRun, MaximumLikelihood, run_em
     >>> from fastgmm.providers import ArrayChunks
     >>> from fastgmm.stats import MixtureParams
-    >>> data = ArrayChunks(np.array([[0.0], [0.2], [5.0], [5.2]]))
-    >>> fitter = MaximumLikelihood(get_model("spherical"), reg_covar=1e-6)
+    >>> data = ArrayChunks(np.array([[0.0], [0.1], [0.2], [4.0], [4.1], [8.0]]))
+    >>> fitter = MaximumLikelihood(get_model("spherical"), reg_covar=1e-3)
     >>> starts = [MixtureParams(np.array([0.5, 0.5]), np.array(m), np.ones(2), np.ones(2),
-    ...                         "spherical") for m in ([[2.0], [2.5]], [[0.0], [5.0]])]
-    >>> runs = [EMRun(fitter, start, tol=1e-3, max_iter=50) for start in starts]
-    >>> _ = run_em(data, runs)
+    ...                         "spherical") for m in ([[2.0], [8.0]], [[0.1], [6.0]])]
+    >>> runs = [EMRun(fitter, start, tol=1e-6, max_iter=100) for start in starts]
+    >>> _ = run_em(data, runs)  # two optima: {0, 4} and {8}, or {0} and {4, 8}
+    >>> [round(v, 3) for v in final_likelihoods(data, runs).values()]
+    [-1.761, -1.172]
     >>> choose_best_run(runs, final_likelihoods(data, runs))
     1
     """
