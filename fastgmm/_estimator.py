@@ -120,6 +120,10 @@ class BaseMixture(DensityMixin, BaseEstimator):
     def _on_degenerate(self) -> str:
         return getattr(self, "on_degenerate", "raise")
 
+    def _n_output_columns(self) -> int:
+        """Columns of ``predict_proba`` (a noise component adds one)."""
+        return self.n_components
+
     # --------------------------------------------------------------------- data in
     def _provider_for_fit(self, X, sample_weight):
         """Validate ``X`` (array, source or Dask array) and wrap it as a provider."""
@@ -195,6 +199,7 @@ class BaseMixture(DensityMixin, BaseEstimator):
                 fitter,
                 params,
                 tol=self.tol,
+                relative=getattr(self, "convergence", "absolute") == "relative",
                 max_iter=self.max_iter,
                 lower_bound=lower_bound,
                 degenerate=handler,

@@ -163,6 +163,10 @@ class EMRun:
         As in scikit-learn.
     lower_bound : float
         The lower bound before the first iteration (``-inf`` unless warm-starting).
+    relative : bool
+        Converged when the total lower bound (the mean times the weight of the rows) changed by
+        at most ``tol * (1 + |total|)``: mclust's rule, relative to the log-likelihood. By
+        default, scikit-learn's: the mean changed by less than ``tol``.
     degenerate : fastgmm.degenerate.DegenerateHandler, optional
         Runs the M-step under an ``on_degenerate`` policy (default: scikit-learn's, raise).
         When it acts, that iteration cannot be the last: the changed parameters have not been
@@ -205,8 +209,10 @@ class EMRun:
         lower_bound: float = -np.inf,
         degenerate=None,
         on_iteration: Callable[[int, float], None] | None = None,
+        relative: bool = False,
     ):
         self.fitter = fitter
+        self.relative = bool(relative)
         self.params = params
         self.tol = float(tol)
         self.max_iter = int(max_iter)
@@ -246,7 +252,13 @@ class EMRun:
         change = lower_bound - previous
         if self.on_iteration is not None:
             self.on_iteration(self.n_iter, change)
-        if abs(change) < self.tol and not repaired:
+        if self.relative:
+            # mclust's test on the total log-likelihood, written without forming it.
+            total = stats.weight_sum
+            converged = abs(change) * total <= self.tol * (1.0 + abs(lower_bound) * total)
+        else:
+            converged = abs(change) < self.tol
+        if converged and not repaired:
             self.converged = True
             self.done = True
         elif self.n_iter >= self.max_iter:

@@ -367,9 +367,16 @@ class HierarchicalStart:
     ) -> HierarchicalStart:
         """Sample at most ``max_rows`` rows in one pass and build the tree of those outside
         ``noise_init``."""
+        rows, weights, numbers = provider.sample_rows(max_rows, random_state)
+        return cls.from_sample(rows, weights, numbers, noise_init=noise_init, n_threads=n_threads)
+
+    @classmethod
+    def from_sample(
+        cls, rows, weights, numbers, *, noise_init=None, n_threads=None
+    ) -> HierarchicalStart:
+        """The tree of sampled ``rows`` (row ``numbers``) outside ``noise_init``."""
         from .hierarchical import hc_tree
 
-        rows, weights, numbers = provider.sample_rows(max_rows, random_state)
         noise = noise_rows(noise_init, numbers)
         clustered = rows[~noise]
         if clustered.shape[0] < 2:

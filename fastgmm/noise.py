@@ -29,21 +29,20 @@ import numpy as np
 
 from .covariance._hypervolume import box_volume, principal_axes, smaller_volume
 from .em import MaximumLikelihood
-from .providers import HARD, SOFT, RangeRequest, StatsRequest
-from .stats import (
-    FULL,
-    POOLED,
-    FactorLayout,
-    MixtureParams,
-    SharedLayout,
-    SufficientStats,
-    symmetrise_upper,
-)
+from .prior import data_moments
+from .providers import SOFT, RangeRequest, StatsRequest
+from .stats import FULL, NOISE_LABEL, POOLED, FactorLayout, MixtureParams, SufficientStats
 
-__all__ = ["NOISE_LABEL", "WithNoise", "data_hypervolume", "gaussian_part", "with_noise"]
+__all__ = [
+    "NOISE_LABEL",
+    "NOISE_PARAMETERS",
+    "WithNoise",
+    "check_noise_init",
+    "data_hypervolume",
+    "gaussian_part",
+    "with_noise",
+]
 
-#: The label ``predict`` gives rows whose most probable component is the noise.
-NOISE_LABEL = -1
 #: Free parameters a noise component adds, as mclust's ``nMclustParams(noise = TRUE)`` counts.
 NOISE_PARAMETERS = 2
 
@@ -91,13 +90,8 @@ class WithNoise(MaximumLikelihood):
         if not (np.isfinite(volume) and volume > 0.0):
             raise ValueError(f"The noise volume must be positive and finite, got {volume}.")
         self.volume = volume
-
-    @property
-    def gaussian(self) -> MaximumLikelihood:
-        """The same fitter without the noise component."""
-        return MaximumLikelihood(
-            self.model, reg_covar=self.reg_covar, dtype=self.dtype, prior=self.prior
-        )
+        #: The same fitter without the noise component.
+        self.gaussian = MaximumLikelihood(model, reg_covar=reg_covar, dtype=dtype, prior=prior)
 
     @property
     def kind(self) -> int:
@@ -115,7 +109,9 @@ class WithNoise(MaximumLikelihood):
         n_components = stats.nk.shape[0] - 1
         if reg is not None and np.ndim(reg):
             reg = np.asarray(reg)[:n_components]
-        params = super().m_step(gaussian_part(stats, self.model.statistics), previous, reg=reg)
+        params = self.gaussian.m_step(
+            gaussian_part(stats, self.model.statistics), previous, reg=reg
+        )
         eps = 10 * float(np.finfo(self.dtype).eps)
         gaussian = float(stats.nk[:n_components].sum()) + n_components * eps
         noise = float(stats.nk[n_components]) + eps
@@ -125,7 +121,7 @@ class WithNoise(MaximumLikelihood):
 
     def initial_params(self, stats: SufficientStats, reg=None) -> MixtureParams:
         n_components = stats.nk.shape[0] - 1
-        params = super().initial_params(gaussian_part(stats, self.model.statistics), reg)
+        params = self.gaussian.initial_params(gaussian_part(stats, self.model.statistics), reg)
         eps = 10 * float(np.finfo(self.dtype).eps)
         params.noise_weight = (float(stats.nk[n_components]) + eps) / stats.weight_sum
         return params
@@ -227,20 +223,40 @@ def data_hypervolume(provider, *, n_threads=None) -> float:
     >>> bool(np.isclose(data_hypervolume(ArrayChunks(X)), hypervolume(X), rtol=1e-12))
     True
     """
-    from .init import _first_row
-
-    n_features = provider.n_features
-    origin = np.ascontiguousarray(_first_row(provider)[None, :], dtype=np.float64)
-    one = SharedLayout.diagonal(np.ones(1), origin, np.ones((1, n_features)))
-    requests = [RangeRequest(), StatsRequest(one, origin, FULL, HARD)]
-    box, stats = provider.collect(requests, n_threads=n_threads)
-    nk = stats.nk[0]
-    offset = stats.s1[0] / nk
-    covariance = symmetrise_upper(stats.s2[0]) / nk - np.outer(offset, offset)
+    mean, covariance, [box] = data_moments(provider, requests=[RangeRequest()], n_threads=n_threads)
     axes = principal_axes(covariance)
-    [pc_box] = provider.collect(
-        [RangeRequest(origin=origin[0] + offset, axes=axes)], n_threads=n_threads
-    )
+    [pc_box] = provider.collect([RangeRequest(origin=mean, axes=axes)], n_threads=n_threads)
     return smaller_volume(
-        box_volume(box.lower, box.upper), box_volume(pc_box.lower, pc_box.upper), n_features
+        box_volume(box.lower, box.upper),
+        box_volume(pc_box.lower, pc_box.upper),
+        provider.n_features,
     )
+
+
+def check_noise_init(noise_init, n_samples: int) -> np.ndarray:
+    """``noise_init`` as a boolean mask of the ``n_samples`` rows, or a ``ValueError``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastgmm.noise import check_noise_init
+    >>> check_noise_init([0, 1, 0], 3)
+    array([False,  True, False])
+    >>> check_noise_init([True, False], 3)
+    Traceback (most recent call last):
+    ...
+    ValueError: noise_init must be a boolean mask of the 3 rows of X, got shape (2,).
+    """
+    mask = np.asarray(noise_init)
+    if mask.ndim != 1 or mask.shape[0] != n_samples:
+        raise ValueError(
+            f"noise_init must be a boolean mask of the {n_samples} rows of X, got shape "
+            f"{mask.shape}."
+        )
+    if mask.dtype != bool:
+        if mask.dtype.kind not in "biu" or not np.isin(mask, (0, 1)).all():
+            raise ValueError("noise_init must hold booleans (True: the row starts as noise).")
+        mask = mask.astype(bool)
+    if mask.all():
+        raise ValueError("noise_init marks every row as noise; the Gaussian components need rows.")
+    return mask

@@ -34,6 +34,7 @@ from .errors import CovarianceOverflowError
 __all__ = [
     "DIAG",
     "FULL",
+    "NOISE_LABEL",
     "POOLED",
     "FactorLayout",
     "FeatureMap",
@@ -47,6 +48,9 @@ __all__ = [
 ]
 
 STATISTICS_KINDS = {"full": FULL, "diag": DIAG, "pooled": POOLED}
+
+#: The label of rows whose most probable component is a noise component (see ``noise`` below).
+NOISE_LABEL = -1
 
 
 @dataclass
