@@ -199,7 +199,7 @@ class BaseMixture(DensityMixin, BaseEstimator):
                 fitter,
                 params,
                 tol=self.tol,
-                relative=getattr(self, "convergence", "absolute") == "relative",
+                mclust=getattr(self, "convergence", "sklearn") == "mclust",
                 max_iter=self.max_iter,
                 lower_bound=lower_bound,
                 degenerate=handler,

@@ -81,8 +81,8 @@ class GridSettings:
     n_threads: int
     on_degenerate: str = "raise"
     init_sample: int = DEFAULT_INIT_SAMPLE
-    #: 'absolute' (scikit-learn's test on the mean log-likelihood) or 'relative' (mclust's).
-    convergence: str = "absolute"
+    #: 'sklearn' (the test on the mean log-likelihood) or 'mclust' (see fastgmm.em.EMRun).
+    convergence: str = "sklearn"
     #: None, 'default' or a ConjugatePrior (see :mod:`fastgmm.prior`).
     prior: object = None
     #: The data's mean and covariance, for ``prior='default'``.
@@ -210,7 +210,7 @@ def _new_run(candidate, params, settings, dtype):
         tol=settings.tol,
         max_iter=settings.max_iter,
         degenerate=handler,
-        relative=settings.convergence == "relative",
+        mclust=settings.convergence == "mclust",
     )
     candidate.runs.append(run)
     return run

@@ -129,10 +129,11 @@ class GaussianMixture(BaseMixture):
         EII, VII, EEI, VEI, EVI, VVI, EEE, EEV, VEV and VVV (where mclust defines it). The
         lower bound is then the log-likelihood, which MAP steps need not increase. Not with
         :meth:`partial_fit`.
-    convergence : {'absolute', 'relative'}, default='absolute'
-        The convergence test. 'absolute' is scikit-learn's: the mean log-likelihood per row
-        changed by less than ``tol``. 'relative' is mclust's: the total log-likelihood
-        ``log L`` changed by at most ``tol * (1 + |log L|)`` (``emControl(tol = ...)``).
+    convergence : {'sklearn', 'mclust'}, default='sklearn'
+        The convergence test. 'sklearn': the mean log-likelihood per row changed by less than
+        ``tol``; the fit keeps the M-step that follows. 'mclust' (``emControl(tol = ...)``):
+        the total log-likelihood ``log L`` changed by at most ``tol * (1 + |log L|)``; the fit
+        keeps the parameters whose E-step met the test (and reproduces R's BIC and ICL).
 
     Attributes
     ----------
@@ -203,7 +204,7 @@ class GaussianMixture(BaseMixture):
         "learning_decay": [Interval(Real, 0.5, 1.0, closed="right")],
         "learning_offset": [Interval(Real, 0.0, None, closed="left")],
         "noise_init": ["array-like", None],
-        "convergence": [StrOptions({"absolute", "relative"})],
+        "convergence": [StrOptions({"sklearn", "mclust"})],
         "prior": [None, StrOptions({"default"}), ConjugatePrior],
     }
 
@@ -231,7 +232,7 @@ class GaussianMixture(BaseMixture):
         learning_offset=_streaming.DEFAULT_LEARNING_OFFSET,
         noise_init=None,
         prior=None,
-        convergence="absolute",
+        convergence="sklearn",
     ):
         self.n_components = n_components
         self.covariance_type = covariance_type

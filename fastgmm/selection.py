@@ -47,7 +47,7 @@ _GMM_DEFAULTS = {
     "on_degenerate": "raise",
     "prior": None,
     "noise_init": None,
-    "convergence": "absolute",
+    "convergence": "sklearn",
 }
 # GaussianMixture parameters that have no meaning for a grid of candidates, and why.
 _GMM_REJECTED = {
@@ -176,9 +176,9 @@ def _check_gmm_params(n_init, gmm_params: dict, caller: str) -> dict:
         isinstance(n_jobs, bool) or not isinstance(n_jobs, numbers.Integral)
     ):
         raise ValueError(f"n_jobs must be None or an integer, got {n_jobs!r}.")
-    if params["convergence"] not in ("absolute", "relative"):
+    if params["convergence"] not in ("sklearn", "mclust"):
         raise ValueError(
-            f"convergence must be 'absolute' or 'relative', got {params['convergence']!r}."
+            f"convergence must be 'sklearn' or 'mclust', got {params['convergence']!r}."
         )
     prior = params["prior"]
     if not (prior is None or prior == "default" or isinstance(prior, ConjugatePrior)):
@@ -261,7 +261,7 @@ def _select(provider, *, grid, types, criterion, random_state, settings_dict, fe
         n_threads=resolve_n_threads(settings_dict["n_jobs"]),
         on_degenerate=settings_dict.get("on_degenerate", "raise"),
         prior=settings_dict.get("prior"),
-        convergence=settings_dict.get("convergence", "absolute"),
+        convergence=settings_dict.get("convergence", "sklearn"),
     )
     # A stream of unknown length (CSV, callable) is counted now, so that a grid that does not
     # fit the data fails before any work.
@@ -526,9 +526,9 @@ def select_model(
     To reproduce R's ``mclustBIC(X)`` (``Mclust``'s table): ``covariance_types='mclust'``,
     ``init_params='hc'``, ``reg_covar=0`` and a tight ``tol``; R's VVE step is
     ``'VVE_mclust'`` (see :class:`fastgmm.covariance.MclustModel`), and
-    ``convergence='relative'`` is its convergence test. The test decides where EM stops on
-    the long plateaus some fits cross, and ICL depends on the last responsibilities to first
-    order (BIC only to second), so matching R's ICL needs R's test.
+    ``convergence='mclust'`` its convergence test. The test decides where EM stops on the long
+    plateaus some fits cross, and ICL depends on the last responsibilities to first order (BIC
+    only to second), so matching R's ICL needs R's test.
 
     Returns
     -------
