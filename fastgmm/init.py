@@ -360,6 +360,7 @@ class HierarchicalStart:
         self.weights = weights
         self.noise = noise
         self.tree = tree
+        self._partitions = {}  # K -> labels: every model of a grid cuts the tree at the same K
 
     @classmethod
     def draw(
@@ -400,7 +401,9 @@ class HierarchicalStart:
         n_columns = n_components + with_noise
         resp = np.zeros((self.rows.shape[0], n_columns))
         clustered = np.flatnonzero(~self.noise)
-        resp[clustered, self.tree.partition(n_components)] = 1.0
+        if n_components not in self._partitions:
+            self._partitions[n_components] = self.tree.partition(n_components)
+        resp[clustered, self._partitions[n_components]] = 1.0
         if with_noise:
             resp[self.noise, n_components] = 1.0
         # Moments about each cluster's own mean keep their digits (no cancellation).
