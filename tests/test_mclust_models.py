@@ -490,3 +490,31 @@ def test_select_model_aliases():
     result = quiet(select_model, X, [1], covariance_types="mclust", prior="default")
     assert set(result.covariance_types) == PRIOR_MODELS
     assert result.results_[0]["covariance_type"] == "EII"
+
+
+def test_orientation_loop_loads_from_the_cache():
+    """The compiled EVE/VVE loop is cached like the kernels: a fresh process compiles nothing."""
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent(
+        """
+        import warnings
+        import numpy as np
+        warnings.simplefilter("error", category=Warning)
+        from fastgmm import GaussianMixture
+        from fastgmm._kernels.orientation import common_orientation
+        X = np.random.default_rng(0).normal(size=(200, 3))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", category=UserWarning)
+            GaussianMixture(2, covariance_type="EVE", max_iter=3, random_state=0).fit(X)
+        print(sum(common_orientation.stats.cache_misses.values()))
+        """
+    )
+    runs = [
+        subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False)
+        for _ in range(2)
+    ]
+    assert runs[1].returncode == 0, runs[1].stderr
+    assert runs[1].stdout.strip().splitlines()[-1] == "0"
