@@ -1,5 +1,5 @@
 """mclust's fourteen covariance models
-==================================
+===================================
 
 R's mclust writes each component's covariance as ``Sigma_k = lambda_k D_k A_k D_k^T``: a volume
 ``lambda_k``, a shape ``A_k`` (the axes' relative lengths, with product 1) and an orientation

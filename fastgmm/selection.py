@@ -521,15 +521,6 @@ def select_model(
         counts; a candidate whose component empties under the prior is recorded as failed
         (R: NA).
 
-    Notes
-    -----
-    To reproduce R's ``mclustBIC(X)`` (``Mclust``'s table): ``covariance_types='mclust'``,
-    ``init_params='hc'``, ``reg_covar=0`` and a tight ``tol``; R's VVE step is
-    ``'VVE_mclust'`` (see :class:`fastgmm.covariance.MclustModel`), and
-    ``convergence='mclust'`` its convergence test. The test decides where EM stops on the long
-    plateaus some fits cross, and ICL depends on the last responsibilities to first order (BIC
-    only to second), so matching R's ICL needs R's test.
-
     Returns
     -------
     result : SelectionResult
@@ -550,6 +541,15 @@ def select_model(
     ConvergenceWarning
         Once, when the selected model did not converge (non-convergence of the others is in
         ``results_['converged']``).
+
+    Notes
+    -----
+    To reproduce R's ``mclustBIC(X)`` (``Mclust``'s table): ``covariance_types='mclust'``,
+    ``init_params='hc'``, ``reg_covar=0`` and a tight ``tol``; R's VVE step is
+    ``'VVE_mclust'`` (see :class:`fastgmm.covariance.MclustModel`), and
+    ``convergence='mclust'`` its convergence test. The test decides where EM stops on the long
+    plateaus some fits cross, and ICL depends on the last responsibilities to first order (BIC
+    only to second), so matching R's ICL needs R's test.
 
     Examples
     --------

@@ -183,6 +183,9 @@ class MclustModel(CovarianceModel):
 
     # --------------------------------------------------------------------------- E-step
     def layout(self, params):
+        """The shared-transform layout (:class:`fastgmm.stats.SharedLayout`) for one
+        orientation, the per-component factors (:class:`fastgmm.stats.FactorLayout`) else, and
+        for parameters without a decomposition."""
         dec = self._previous(params, params.n_components, params.n_features)
         if dec is None or not self.shared_orientation:
             return factor_layout(params)
