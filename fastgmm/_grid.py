@@ -39,7 +39,7 @@ from sklearn.utils import check_random_state
 from . import criteria
 from .covariance import get_model
 from .degenerate import DegenerateHandler
-from .em import EMRun, MaximumLikelihood, run_em
+from .em import EMRun, run_em
 from .errors import IllDefinedCovarianceError, with_float32_hint
 from .init import (
     DEFAULT_INIT_SAMPLE,
@@ -49,7 +49,7 @@ from .init import (
     initial_params,
     kmeans,
 )
-from .noise import NOISE_PARAMETERS, WithNoise
+from .noise import NOISE_PARAMETERS, make_fitter
 from .prior import resolve_prior
 from .providers import SCORE
 
@@ -169,13 +169,13 @@ class _SampleCache:
 
 
 def _fitter(candidate, settings, dtype):
-    model, prior = candidate.fit_model, candidate.prior
-    if settings.noise_volume is not None:
-        return WithNoise(
-            model, reg_covar=settings.reg_covar, volume=settings.noise_volume, dtype=dtype,
-            prior=prior,
-        )  # fmt: skip
-    return MaximumLikelihood(model, reg_covar=settings.reg_covar, dtype=dtype, prior=prior)
+    return make_fitter(
+        candidate.fit_model,
+        reg_covar=settings.reg_covar,
+        dtype=dtype,
+        prior=candidate.prior,
+        noise_volume=settings.noise_volume,
+    )
 
 
 def prior_substitute(covariance_type: str, n_components: int, prior) -> str | None:
@@ -242,16 +242,23 @@ def _kmeans_starts(provider, groups, settings, states, cache, dtype):
         for cand in group:
             key = (k, cand.model.statistics)
             cand.seconds += seconds[key] / sum(c.model.statistics == key[1] for c in group)
-            start = perf_counter()
-            try:
-                fitter = _fitter(cand, settings, dtype)
-                params = fitter.initial_params(results[key])
-            except CANDIDATE_ERRORS as exc:
-                cand.fail(exc)
-                continue
-            _new_run(cand, params, settings, dtype)
-            cand.seconds += perf_counter() - start
+            _start_candidate(
+                cand, settings, dtype, lambda fitter, key=key: fitter.initial_params(results[key])
+            )
     return 1
+
+
+def _start_candidate(cand, settings, dtype, make_params):
+    """``make_params(fitter)`` as the candidate's start (or its failure), timed."""
+    start = perf_counter()
+    try:
+        params = make_params(_fitter(cand, settings, dtype))
+    except CANDIDATE_ERRORS as exc:
+        cand.fail(exc)
+        return
+    finally:
+        cand.seconds += perf_counter() - start
+    _new_run(cand, params, settings, dtype)
 
 
 def _method_starts(provider, groups, settings, states, dtype):
@@ -262,24 +269,21 @@ def _method_starts(provider, groups, settings, states, dtype):
         state = rs.get_state()
         for cand in group:
             rs.set_state(state)
-            start = perf_counter()
-            try:
-                params = initial_params(
+            _start_candidate(
+                cand,
+                settings,
+                dtype,
+                lambda fitter, k=k, rs=rs: initial_params(
                     provider,
-                    _fitter(cand, settings, dtype),
+                    fitter,
                     method=settings.init_params,
                     n_components=k,
                     random_state=rs,
                     init_sample=settings.init_sample,
                     n_threads=settings.n_threads,
                     noise_init=settings.noise_init,
-                )
-            except CANDIDATE_ERRORS as exc:
-                cand.fail(exc)
-                continue
-            finally:
-                cand.seconds += perf_counter() - start
-            _new_run(cand, params, settings, dtype)
+                ),
+            )
     return 0
 
 
@@ -333,17 +337,14 @@ def _hc_starts(provider, groups, settings, states, cache, trees, dtype):
             for cand in group:
                 cand.seconds += (perf_counter() - start) / len(group)
         for cand in group:
-            start = perf_counter()
-            try:
-                params = hc_start.params(
-                    _fitter(cand, settings, dtype), k, n_threads=settings.n_threads
-                )
-            except CANDIDATE_ERRORS as exc:
-                cand.fail(exc)
-                continue
-            finally:
-                cand.seconds += perf_counter() - start
-            _new_run(cand, params, settings, dtype)
+            _start_candidate(
+                cand,
+                settings,
+                dtype,
+                lambda fitter, k=k, start=hc_start: start.params(
+                    fitter, k, n_threads=settings.n_threads
+                ),
+            )
 
 
 def _stop_failed_candidates(active_runs):

@@ -17,9 +17,8 @@ from ._jit import holds_single_threaded_blas, resolve_n_threads
 from ._names import COVARIANCE_TYPES, INIT_METHODS
 from .covariance import ConjugatePrior, Decomposition, MclustModel, get_model
 from .degenerate import ON_DEGENERATE
-from .em import MaximumLikelihood
 from .init import DEFAULT_INIT_SAMPLE, initial_params
-from .noise import NOISE_PARAMETERS, WithNoise, check_noise_init, data_hypervolume
+from .noise import NOISE_PARAMETERS, check_noise_init, data_hypervolume, make_fitter
 from .prior import check_prior_model, data_moments, resolve_prior
 from .stats import MixtureParams
 from .validation import check_means_init, check_weights_init
@@ -399,13 +398,13 @@ class GaussianMixture(BaseMixture):
         return getattr(self, "noise_volume_", None) is not None
 
     def _make_fitter(self, dtype):
-        model = get_model(self.covariance_type)
-        prior = getattr(self, "_fit_prior", None)
-        if self._has_noise():
-            return WithNoise(
-                model, reg_covar=self.reg_covar, volume=self.noise_volume_, dtype=dtype, prior=prior
-            )
-        return MaximumLikelihood(model, reg_covar=self.reg_covar, dtype=dtype, prior=prior)
+        return make_fitter(
+            get_model(self.covariance_type),
+            reg_covar=self.reg_covar,
+            dtype=dtype,
+            prior=getattr(self, "_fit_prior", None),
+            noise_volume=getattr(self, "noise_volume_", None),
+        )
 
     def _check_init_params(self, n_features):
         """Validated copies of the user's initial parameters (the estimator's own stay as given)."""

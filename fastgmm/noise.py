@@ -40,6 +40,7 @@ __all__ = [
     "check_noise_init",
     "data_hypervolume",
     "gaussian_part",
+    "make_fitter",
     "with_noise",
 ]
 
@@ -130,6 +131,21 @@ class WithNoise(MaximumLikelihood):
         raise NotImplementedError(
             "A noise component starts from noise_init (see fastgmm.init.initial_params)."
         )
+
+
+def make_fitter(model, *, reg_covar, dtype=np.float64, prior=None, noise_volume=None):
+    """The maximum-likelihood fitter, with a noise component when ``noise_volume`` is given.
+
+    Examples
+    --------
+    >>> from fastgmm.covariance import get_model
+    >>> from fastgmm.noise import make_fitter
+    >>> type(make_fitter(get_model("EII"), reg_covar=0.0, noise_volume=2.0)).__name__
+    'WithNoise'
+    """
+    if noise_volume is None:
+        return MaximumLikelihood(model, reg_covar=reg_covar, dtype=dtype, prior=prior)
+    return WithNoise(model, reg_covar=reg_covar, volume=noise_volume, dtype=dtype, prior=prior)
 
 
 def with_noise(layout, weight: float, volume: float):

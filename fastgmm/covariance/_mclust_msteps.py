@@ -73,23 +73,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._names import MCLUST_MODELS
+
 #: mclust's fourteen model names, in mclust's order (``mclust.options("emModelNames")``).
-MODELS = (
-    "EII",
-    "VII",
-    "EEI",
-    "VEI",
-    "EVI",
-    "VVI",
-    "EEE",
-    "VEE",
-    "EVE",
-    "VVE",
-    "EEV",
-    "VEV",
-    "EVV",
-    "VVV",
-)
+MODELS = MCLUST_MODELS
 
 #: The smallest statistics each model's M-step needs: 'pooled' is one (d, d) sum of the
 #: scatter matrices, 'diag' their (K, d) diagonals, 'full' the (K, d, d) matrices.
