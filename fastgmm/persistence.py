@@ -775,9 +775,10 @@ def _check_gaussian_mixture(model, attributes, fail, where):
     tolerance = 1e-5 if dtype == np.float32 else 1e-10
     noise = _check_noise(attributes, fail, where)
     if np.any(weights < 0) or abs(total + noise - 1.0) > tolerance:
+        with_noise = f" with noise_weight_ {noise!r}" if noise else ""
         fail(
-            f"{where}: weights_ must be non-negative and sum to 1 (with noise_weight_), but they "
-            f"sum to {total!r} (min {float(weights.min())!r}, noise {noise!r})"
+            f"{where}: weights_ must be non-negative and sum to 1{with_noise}, but they sum to "
+            f"{total!r} (min {float(weights.min())!r})"
         )
     if hasattr(get_model(ctype), "mclust_name"):
         _check_decomposition(attributes, k, d, fail, where)
