@@ -518,3 +518,45 @@ def test_orientation_loop_loads_from_the_cache():
     ]
     assert runs[1].returncode == 0, runs[1].stderr
     assert runs[1].stdout.strip().splitlines()[-1] == "0"
+
+
+@pytest.mark.parametrize("model", ["VVV", "VEV", "VEI", "VVI"])  # variable volumes
+@pytest.mark.parametrize("policy", ["reg", "reinit"])
+def test_on_degenerate_repairs_mclust_models(model, policy):
+    """Five identical rows collapse a component: the typed error lets either policy act.
+
+    (With an equal volume, EII, EEE or EVE, the component borrows the others' volume and no
+    covariance fails.)"""
+    rng = np.random.default_rng(0)
+    X = np.vstack(
+        [
+            rng.normal(size=(100, 2)),
+            np.repeat([[9.0, 9.0]], 5, axis=0),
+            rng.normal(size=(100, 2)) + 4,
+        ]
+    )
+    # One component starts on the five identical rows: its first M-step has no spread.
+    kwargs = dict(
+        covariance_type=model,
+        reg_covar=0.0,
+        means_init=[[0.0, 0.0], [9.0, 9.0], [4.0, 4.0]],
+        weights_init=[0.45, 0.1, 0.45],
+        precisions_init=np.repeat(np.eye(2)[None] * 4.0, 3, axis=0),
+    )
+    with pytest.raises(IllDefinedCovarianceError):
+        quiet(GaussianMixture(3, **kwargs).fit, X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        gm = GaussianMixture(3, on_degenerate=policy, **kwargs).fit(X)
+    assert gm.degenerate_events_[0]["action"] == policy
+    assert gm.degenerate_events_[0]["iteration"] >= 1
+    assert np.all(np.linalg.eigvalsh(gm.covariances_) > 0)
+
+
+def test_outlier_detector_and_ic_take_mclust_names():
+    X = data("iris")
+    detector = fastgmm.GaussianMixtureOutlierDetector(2, covariance_type="VEV").fit(X)
+    assert detector.mixture_.covariances_.shape == (2, 4, 4)
+    ic = quiet(fastgmm.GaussianMixtureIC(n_components=[1, 2, 3], covariance_types="mclust",
+                                         init_params="hc").fit, X)  # fmt: skip
+    assert ic.criterion_.shape == (3, 14) and ic.covariance_type_ in MCLUST_MODELS
