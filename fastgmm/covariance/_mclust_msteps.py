@@ -789,9 +789,15 @@ def _vee(counts, W, previous, tol, max_iter):
     c = c / _geomean(np.linalg.eigvalsh(c))
     c_old = None if previous is None else c
     change, iteration = np.inf, 0
+    lam = np.full(n_components, np.nan)
     while iteration < max_iter:
         iteration += 1
-        lam = np.einsum("kij,ji->k", W, np.linalg.inv(c)) / (counts * d)
+        try:
+            c_inv = np.linalg.inv(c)
+        except np.linalg.LinAlgError:  # a rank-deficient pooled scatter: degenerate below
+            c = np.full_like(c, np.nan)
+            break
+        lam = np.einsum("kij,ji->k", W, c_inv) / (counts * d)
         if not _usable(lam):
             break
         s = np.einsum("kij,k->ij", W, 1.0 / lam)
