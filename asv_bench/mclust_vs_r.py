@@ -19,7 +19,7 @@ N(0, 4^2), as in tests/mclust_reference/generate.R's timings.
 then a fresh process fits every one of the fourteen models on it in shared passes
 (``select_model(path, [K], covariance_types='mclust', init_params='hc', max_iter=..., tol=0)``,
 fixed work) and a noise fit (``noise_init`` a mask of every row), and reports its peak resident
-memory (``ru_maxrss``) beside the file's size.
+memory (``VmHWM``) beside the file's size.
 """
 
 from __future__ import annotations
@@ -121,8 +121,18 @@ def speed(args):
 # ---------------------------------------------------------------------------------- streamed
 CHILD = textwrap.dedent(
     """
-    import json, resource, sys, time, warnings
+    import json, sys, time, warnings
     import numpy as np
+
+    def peak_rss_mb():
+        # VmHWM, this process's own high-water mark: getrusage's ru_maxrss keeps that of the
+        # process it was forked from (Linux carries it across exec), here the parent that
+        # has just written the data file.
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+
     from fastgmm import GaussianMixture, select_model
     path, n_rows, k, max_iter = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
     warnings.simplefilter("ignore")
@@ -140,7 +150,7 @@ CHILD = textwrap.dedent(
     print(json.dumps({
         "grid_seconds": grid, "n_passes": result.n_passes, "failed": failed,
         "noise_seconds": noise, "noise_weight": noisy.noise_weight_,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_rss_mb": peak_rss_mb(),
     }))
     """
 )
