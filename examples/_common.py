@@ -34,6 +34,7 @@ SMALL_N = {
     "wine": 178,
     "breast_cancer": 569,
     "colour_segmentation": 5000,
+    "mclust_models": 600,
 }
 
 # matplotlib's "tab10" colours, as RGB, so that memberships can be blended without matplotlib.
@@ -115,15 +116,10 @@ def save_figure(fig, name: str) -> Path:
 
 def full_covariances(gm) -> np.ndarray:
     """The (n_components, d, d) covariance matrices of a fitted mixture, whatever its type."""
+    from fastgmm.covariance import get_model
+
     n_components, n_features = gm.means_.shape
-    cov = np.asarray(gm.covariances_, dtype=np.float64)
-    if gm.covariance_type == "full":
-        return cov
-    if gm.covariance_type == "tied":
-        return np.repeat(cov[None], n_components, axis=0)
-    if gm.covariance_type == "diag":
-        return np.stack([np.diag(c) for c in cov])
-    return np.stack([np.eye(n_features) * c for c in cov])
+    return get_model(gm.covariance_type).dense(gm.covariances_, n_components, n_features)
 
 
 def mahalanobis(X: np.ndarray, mean: np.ndarray, covariance: np.ndarray) -> np.ndarray:

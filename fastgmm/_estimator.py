@@ -182,6 +182,10 @@ class BaseMixture(DensityMixin, BaseEstimator):
     def _on_degenerate(self) -> str:
         return getattr(self, "on_degenerate", "raise")
 
+    def _n_output_columns(self) -> int:
+        """Columns of ``predict_proba`` (a noise component adds one)."""
+        return self.n_components
+
     # --------------------------------------------------------------------- data in
     def _provider_for_fit(self, X, sample_weight):
         """Validate ``X`` (array, source or Dask array) and wrap it as a provider."""
@@ -258,6 +262,7 @@ class BaseMixture(DensityMixin, BaseEstimator):
                 fitter,
                 params,
                 tol=self.tol,
+                mclust=getattr(self, "convergence", "sklearn") == "mclust",
                 max_iter=self.max_iter,
                 lower_bound=lower_bound,
                 degenerate=handler,

@@ -10,10 +10,18 @@ The initialisations share work too. k-means is run once per number of components
 initialisation), on one sample of rows when the random states agree (as for the first
 initialisation with an integer seed), and its centres serve every covariance type; the hard
 assignment of every row to those centres is one pass for every K at once, whose statistics
-serve every type (reduced to the kind each type needs). The other ``init_params`` initialise
-each candidate with :func:`fastgmm.init.initial_params` (every type of a K from the same random
-state). A last shared pass scores the final parameters of every candidate, for BIC, AIC and
-ICL (scikit-learn's ``bic(X)`` also scores the final parameters, not the last lower bound).
+serve every type (reduced to the kind each type needs). With 'hc', one hierarchical tree
+(:class:`fastgmm.init.HierarchicalStart`) serves every K and type: each candidate's start is one
+M-step on the tree's partition at its K. The other ``init_params`` initialise each candidate
+with :func:`fastgmm.init.initial_params` (every type of a K from the same random state). A
+last shared pass scores the final parameters of every candidate, for BIC, AIC and ICL
+(scikit-learn's ``bic(X)`` also scores the final parameters, not the last lower bound).
+
+A noise component (``noise_init``) and a prior (``prior``) apply to every candidate; the data's
+volume and moments they need are measured once for the grid. Under a prior, the one-component
+candidates of mclust's models are fitted as mclustBIC fits them: VII for the spherical models,
+VVI for the diagonal ones and VVV for the others (the same maths at K = 1; mclust's prior
+formulas differ), and keep their own name and parameter count.
 
 With an integer ``random_state`` each candidate ends exactly where a standalone
 ``GaussianMixture(n_components=K, covariance_type=t, random_state=seed, ...)`` ends.
@@ -32,12 +40,21 @@ from . import criteria
 from ._estimator import choose_best_run, final_likelihoods
 from .covariance import get_model
 from .degenerate import DegenerateHandler
-from .em import EMRun, MaximumLikelihood, run_em
+from .em import EMRun, run_em
 from .errors import IllDefinedCovarianceError, with_float32_hint
-from .init import DEFAULT_INIT_SAMPLE, assignment_request, initial_params, kmeans
+from .init import (
+    DEFAULT_INIT_SAMPLE,
+    HC_MAX_ROWS,
+    HierarchicalStart,
+    assignment_request,
+    initial_params,
+    kmeans,
+)
+from .noise import NOISE_PARAMETERS, make_fitter
+from .prior import resolve_prior
 from .providers import SCORE
 
-__all__ = ["CANDIDATE_ERRORS", "Candidate", "GridSettings", "fit_grid"]
+__all__ = ["CANDIDATE_ERRORS", "Candidate", "GridSettings", "fit_grid", "prior_substitute"]
 
 # Errors that make one candidate fail (recorded in results_) rather than the whole selection:
 # an ill-defined covariance, a non-finite lower bound, a linear-algebra breakdown.
@@ -65,6 +82,15 @@ class GridSettings:
     n_threads: int
     on_degenerate: str = "raise"
     init_sample: int = DEFAULT_INIT_SAMPLE
+    #: 'sklearn' (the test on the mean log-likelihood) or 'mclust' (see fastgmm.em.EMRun).
+    convergence: str = "sklearn"
+    #: None, 'default' or a ConjugatePrior (see :mod:`fastgmm.prior`).
+    prior: object = None
+    #: The data's mean and covariance, for ``prior='default'``.
+    moments: tuple | None = None
+    #: The noise mask of the rows, and the volume of the noise density (None: no noise).
+    noise_init: np.ndarray | None = None
+    noise_volume: float | None = None
 
 
 class Candidate:
@@ -77,10 +103,14 @@ class Candidate:
     14
     """
 
-    def __init__(self, n_components, covariance_type):
+    def __init__(self, n_components, covariance_type, *, fit_type=None, noise=False):
         self.n_components = n_components
         self.covariance_type = covariance_type
         self.model = get_model(covariance_type)
+        #: The model fitted (mclustBIC's one-component substitute under a prior, see above).
+        self.fit_model = self.model if fit_type is None else get_model(fit_type)
+        self.noise = noise
+        self.prior = None
         self.runs: list[EMRun] = []
         self.seconds = 0.0
         self.error: BaseException | None = None
@@ -95,7 +125,8 @@ class Candidate:
 
     def n_parameters(self, n_features) -> int:
         """Free parameters, as ``GaussianMixture._n_parameters``."""
-        return self.model.n_parameters(self.n_components, n_features)
+        extra = NOISE_PARAMETERS if self.noise else 0
+        return self.model.n_parameters(self.n_components, n_features) + extra
 
 
 def _random_states(random_state, grid):
@@ -128,18 +159,45 @@ class _SampleCache:
         self._entry = None
 
     def get(self, provider, size, rs):
-        before = _state_fingerprint(rs)
+        before = (size, _state_fingerprint(rs))
         if self._entry is not None and self._entry[0] == before:
-            _, rows, weights, after = self._entry
+            _, sample, after = self._entry
             rs.set_state(after)
-            return rows, weights
-        rows, weights, _ = provider.sample_rows(size, rs)
-        self._entry = (before, rows, weights, rs.get_state())
-        return rows, weights
+            return sample
+        sample = provider.sample_rows(size, rs)
+        self._entry = (before, sample, rs.get_state())
+        return sample
 
 
 def _fitter(candidate, settings, dtype):
-    return MaximumLikelihood(candidate.model, reg_covar=settings.reg_covar, dtype=dtype)
+    return make_fitter(
+        candidate.fit_model,
+        reg_covar=settings.reg_covar,
+        dtype=dtype,
+        prior=candidate.prior,
+        noise_volume=settings.noise_volume,
+    )
+
+
+def prior_substitute(covariance_type: str, n_components: int, prior) -> str | None:
+    """mclustBIC's one-component model under a prior: VII for EII and VII, VVI for the other
+    diagonal models, VVV for the rest (None: the model itself).
+
+    Examples
+    --------
+    >>> from fastgmm._grid import prior_substitute
+    >>> [prior_substitute(t, 1, "default") for t in ("EII", "VEI", "EEV", "full")]
+    ['VII', 'VVI', 'VVV', None]
+    >>> prior_substitute("EEV", 2, "default") is None
+    True
+    """
+    model = get_model(covariance_type)
+    letters = getattr(model, "mclust_name", None)
+    if prior is None or n_components != 1 or letters is None:
+        return None
+    if letters[1:] == "II":
+        return "VII"
+    return "VVI" if letters[2] == "I" else "VVV"
 
 
 def _new_run(candidate, params, settings, dtype):
@@ -147,7 +205,14 @@ def _new_run(candidate, params, settings, dtype):
     handler = None
     if settings.on_degenerate != "raise":
         handler = DegenerateHandler(settings.on_degenerate, fitter)
-    run = EMRun(fitter, params, tol=settings.tol, max_iter=settings.max_iter, degenerate=handler)
+    run = EMRun(
+        fitter,
+        params,
+        tol=settings.tol,
+        max_iter=settings.max_iter,
+        degenerate=handler,
+        mclust=settings.convergence == "mclust",
+    )
     candidate.runs.append(run)
     return run
 
@@ -158,7 +223,7 @@ def _kmeans_starts(provider, groups, settings, states, cache, dtype):
     for k, group in groups.items():
         start = perf_counter()
         try:
-            sample, weights = cache.get(provider, settings.init_sample, states[k])
+            sample, weights, _ = cache.get(provider, settings.init_sample, states[k])
             centres[k] = kmeans(sample, k, states[k], weights, n_threads=settings.n_threads)
         except CANDIDATE_ERRORS as exc:
             for cand in group:
@@ -178,16 +243,23 @@ def _kmeans_starts(provider, groups, settings, states, cache, dtype):
         for cand in group:
             key = (k, cand.model.statistics)
             cand.seconds += seconds[key] / sum(c.model.statistics == key[1] for c in group)
-            start = perf_counter()
-            try:
-                fitter = _fitter(cand, settings, dtype)
-                params = fitter.initial_params(results[key])
-            except CANDIDATE_ERRORS as exc:
-                cand.fail(exc)
-                continue
-            _new_run(cand, params, settings, dtype)
-            cand.seconds += perf_counter() - start
+            _start_candidate(
+                cand, settings, dtype, lambda fitter, key=key: fitter.initial_params(results[key])
+            )
     return 1
+
+
+def _start_candidate(cand, settings, dtype, make_params):
+    """``make_params(fitter)`` as the candidate's start (or its failure), timed."""
+    start = perf_counter()
+    try:
+        params = make_params(_fitter(cand, settings, dtype))
+    except CANDIDATE_ERRORS as exc:
+        cand.fail(exc)
+        return
+    finally:
+        cand.seconds += perf_counter() - start
+    _new_run(cand, params, settings, dtype)
 
 
 def _method_starts(provider, groups, settings, states, dtype):
@@ -198,23 +270,21 @@ def _method_starts(provider, groups, settings, states, dtype):
         state = rs.get_state()
         for cand in group:
             rs.set_state(state)
-            start = perf_counter()
-            try:
-                params = initial_params(
+            _start_candidate(
+                cand,
+                settings,
+                dtype,
+                lambda fitter, k=k, rs=rs: initial_params(
                     provider,
-                    _fitter(cand, settings, dtype),
+                    fitter,
                     method=settings.init_params,
                     n_components=k,
                     random_state=rs,
                     init_sample=settings.init_sample,
                     n_threads=settings.n_threads,
-                )
-            except CANDIDATE_ERRORS as exc:
-                cand.fail(exc)
-                continue
-            finally:
-                cand.seconds += perf_counter() - start
-            _new_run(cand, params, settings, dtype)
+                    noise_init=settings.noise_init,
+                ),
+            )
     return 0
 
 
@@ -223,16 +293,59 @@ def _start_runs(provider, candidates, grid, settings, random_state, dtype):
     states = _random_states(random_state, grid)
     cache = _SampleCache()
     n_passes = 0
+    trees = {}
     for _ in range(settings.n_init):
         groups = {}
         for cand in candidates:
             if cand.error is None:
                 groups.setdefault(cand.n_components, []).append(cand)
-        if settings.init_params == "kmeans":
+        if settings.init_params == "hc":
+            _hc_starts(provider, groups, settings, states, cache, trees, dtype)
+        elif settings.init_params == "kmeans" and settings.noise_volume is None:
             n_passes += _kmeans_starts(provider, groups, settings, states, cache, dtype)
         else:
             n_passes += _method_starts(provider, groups, settings, states, dtype)
     return n_passes
+
+
+def _hc_starts(provider, groups, settings, states, cache, trees, dtype):
+    """One tree for the whole grid; each candidate's M-step on its partition of the sample.
+
+    Each K's sample comes from its own random state, as in a standalone fit: with an integer
+    seed those states are equal and the sample cache draws it once; a shared generator draws
+    once per initialisation for every K. A tree is built once per distinct sample.
+    """
+    drawn = {}
+    for k, group in groups.items():
+        start = perf_counter()
+        try:
+            rs = states[k]
+            if id(rs) not in drawn:
+                rows, weights, numbers = cache.get(provider, HC_MAX_ROWS, rs)
+                key = numbers.tobytes()
+                if key not in trees:
+                    trees[key] = HierarchicalStart.from_sample(
+                        rows, weights, numbers, noise_init=settings.noise_init,
+                        n_threads=settings.n_threads,
+                    )  # fmt: skip
+                drawn[id(rs)] = trees[key]
+            hc_start = drawn[id(rs)]
+        except CANDIDATE_ERRORS as exc:
+            for cand in group:
+                cand.fail(exc)
+            continue
+        finally:
+            for cand in group:
+                cand.seconds += (perf_counter() - start) / len(group)
+        for cand in group:
+            _start_candidate(
+                cand,
+                settings,
+                dtype,
+                lambda fitter, k=k, start=hc_start: start.params(
+                    fitter, k, n_threads=settings.n_threads
+                ),
+            )
 
 
 def _stop_failed_candidates(active_runs):
@@ -340,7 +453,20 @@ def fit_grid(provider, *, grid, types, settings, random_state, build_estimator):
         Passes over the data for initialisation and EM (not counting the k-means samples).
     """
     dtype = provider.dtype
-    candidates = [Candidate(k, t) for k in grid for t in types]
+    noise = settings.noise_volume is not None
+    candidates = [
+        Candidate(k, t, fit_type=prior_substitute(t, k, settings.prior), noise=noise)
+        for k in grid
+        for t in types
+    ]
+    for cand in candidates:
+        try:
+            cand.prior = resolve_prior(
+                settings.prior, cand.fit_model, cand.n_components, provider.n_features,
+                settings.moments,
+            )  # fmt: skip
+        except ValueError as exc:
+            cand.fail(exc)
     n_passes = _start_runs(provider, candidates, grid, settings, random_state, dtype)
     runs = []
     for cand in candidates:

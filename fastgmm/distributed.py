@@ -371,7 +371,7 @@ class DaskRows:
         log_prob = mapped("score_samples", np.float64, (rows,))
         resp = None
         if want_resp:
-            resp = mapped("predict_proba", np.float64, (rows, (single.n_components,)))
+            resp = mapped("predict_proba", np.float64, (rows, (single._n_output_columns(),)))
         labels = mapped("predict", np.int64, (rows,)) if want_labels else None
         return log_prob, resp, labels
 

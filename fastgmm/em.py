@@ -167,6 +167,13 @@ class EMRun:
         As in scikit-learn.
     lower_bound : float
         The lower bound before the first iteration (``-inf`` unless warm-starting).
+    mclust : bool
+        mclust's convergence (``emControl(tol = ...)``): converged when the total lower bound
+        (the mean times the weight of the rows) changed by at most ``tol * (1 + |total|)``,
+        and the run then keeps the parameters whose E-step met the test. By default,
+        scikit-learn's: the mean changed by less than ``tol``, and the run keeps the M-step
+        that followed. (The criteria of a slowly converging fit depend on which: ICL to first
+        order in that last step.)
     degenerate : fastgmm.degenerate.DegenerateHandler, optional
         Runs the M-step under an ``on_degenerate`` policy (default: scikit-learn's, raise).
         When it acts, that iteration cannot be the last: the changed parameters have not been
@@ -209,8 +216,10 @@ class EMRun:
         lower_bound: float = -np.inf,
         degenerate=None,
         on_iteration: Callable[[int, float], None] | None = None,
+        mclust: bool = False,
     ):
         self.fitter = fitter
+        self.mclust = bool(mclust)
         self.params = params
         self.tol = float(tol)
         self.max_iter = int(max_iter)
@@ -244,13 +253,22 @@ class EMRun:
         lower_bound = self.fitter.lower_bound(stats, params)
         if not np.isfinite(lower_bound):
             raise ValueError(_NON_FINITE)
+        previous_params = self.params
         self.params = params
         self.lower_bound = lower_bound
         self.lower_bounds.append(lower_bound)
         change = lower_bound - previous
         if self.on_iteration is not None:
             self.on_iteration(self.n_iter, change)
-        if abs(change) < self.tol and not repaired:
+        if self.mclust:
+            # mclust's test on the total log-likelihood, written without forming it.
+            total = stats.weight_sum
+            converged = abs(change) * total <= self.tol * (1.0 + abs(lower_bound) * total)
+            if converged and not repaired:
+                self.params = previous_params
+        else:
+            converged = abs(change) < self.tol
+        if converged and not repaired:
             self.converged = True
             self.done = True
         elif self.n_iter >= self.max_iter:

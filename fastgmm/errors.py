@@ -6,7 +6,12 @@ with the same message, keeps working.
 
 from __future__ import annotations
 
-__all__ = ["CovarianceOverflowError", "IllDefinedCovarianceError", "with_float32_hint"]
+__all__ = [
+    "CovarianceOverflowError",
+    "EmptyComponentError",
+    "IllDefinedCovarianceError",
+    "with_float32_hint",
+]
 
 #: scikit-learn's message for a covariance without Cholesky factor.
 ILL_DEFINED_MESSAGE = (
@@ -47,6 +52,30 @@ class IllDefinedCovarianceError(ValueError):
     def __init__(self, components=None, message=ILL_DEFINED_MESSAGE):
         super().__init__(message)
         self.components = None if components is None else tuple(int(k) for k in components)
+
+
+class EmptyComponentError(ValueError):
+    """A component lost (almost) all its weight in a fit whose covariances stay regular anyway
+    (under a conjugate prior), so no Cholesky factorisation fails to say so.
+
+    R's mclust reports such fits as NA; model selection records them as failed candidates.
+
+    Parameters
+    ----------
+    components : tuple of int
+    message : str
+
+    Examples
+    --------
+    >>> from fastgmm.errors import EmptyComponentError
+    >>> error = EmptyComponentError((1,), "component 1 emptied")
+    >>> error.components, isinstance(error, ValueError)
+    ((1,), True)
+    """
+
+    def __init__(self, components, message):
+        super().__init__(message)
+        self.components = tuple(int(k) for k in components)
 
 
 class CovarianceOverflowError(ValueError):

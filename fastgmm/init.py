@@ -1,4 +1,5 @@
-"""Initialisation strategies: k-means, k-means++, random responsibilities, random rows.
+"""Initialisation strategies: k-means, k-means++, random responsibilities, random rows, and
+mclust's model-based hierarchical clustering ('hc').
 
 They follow scikit-learn's ``BaseMixture._initialize_parameters`` in meaning, but the clustering
 is fastgmm's own Numba code (k-means++ seeding and parallel Lloyd steps) rather than sklearn's
@@ -12,6 +13,17 @@ sample of rows. On in-memory arrays the random draws are scikit-learn's; elsewhe
 drawn row by row in data order (the sample keys, the responsibilities of 'random'), so the same
 ``random_state`` gives the same initialisation for a file and for a Dask array holding the same
 rows, however either is cut into chunks.
+
+'hc' is mclust's default start (:class:`HierarchicalStart`): a uniform sample of at most
+:data:`HC_MAX_ROWS` rows (every row when there are fewer, as in mclust), its model-based
+agglomerative tree (:func:`fastgmm.hierarchical.hc_tree`), the tree cut into ``n_components``
+clusters, and one M-step on that partition of the sample; EM then runs on every row. One
+tree serves every ``n_components`` and covariance model of a selection grid.
+
+A noise component (``fitter.noise``, see :mod:`fastgmm.noise`) is started from the user's mask
+of likely noise rows, as mclust does: the Gaussian components from the rows outside the mask
+(the tree is built on those; the other methods run on the sample's rows outside the mask), the
+noise weight from the share of the mask in the sample.
 """
 
 from __future__ import annotations
@@ -23,13 +35,24 @@ from ._kernels.kmeans import candidate_potentials, lloyd_step, update_closest
 from ._names import INIT_METHODS
 from .errors import CovarianceOverflowError
 from .estep import n_slots_for
-from .providers import GIVEN, HARD, StatsRequest
+from .providers import GIVEN, HARD, ArrayChunks, StatsRequest
 from .stats import MixtureParams, SharedLayout
 from .validation import check_n_samples
 
-__all__ = ["DEFAULT_INIT_SAMPLE", "INIT_METHODS", "initial_params", "kmeans", "kmeans_plusplus"]
+__all__ = [
+    "DEFAULT_INIT_SAMPLE",
+    "HC_MAX_ROWS",
+    "INIT_METHODS",
+    "HierarchicalStart",
+    "initial_params",
+    "kmeans",
+    "kmeans_plusplus",
+]
 
 DEFAULT_INIT_SAMPLE = 100_000
+#: Rows the hierarchical start agglomerates at most (mclust's ``mclust.options("subset")``):
+#: the tree needs 8 n^2 bytes and n^2 D^3 time.
+HC_MAX_ROWS = 2000
 
 
 def kmeans_plusplus(X, n_clusters, random_state, sample_weight=None, n_threads=None):
@@ -149,6 +172,8 @@ def initial_params(
     init_sample: int = DEFAULT_INIT_SAMPLE,
     reg_covar: float | None = None,
     n_threads=None,
+    noise_init=None,
+    hc_start=None,
 ) -> MixtureParams:
     """First mixture parameters by ``method`` (one of :data:`INIT_METHODS`).
 
@@ -166,6 +191,10 @@ def initial_params(
         Rows that k-means looks at (a uniform sample when there are more).
     reg_covar : float, optional
         Overrides the fitter's (``on_degenerate`` retries a collapsed start more regularised).
+    noise_init : ndarray of shape (n_samples,), bool, optional
+        Rows that start in the noise component, when the fitter has one (``fitter.noise``).
+    hc_start : HierarchicalStart, optional
+        For 'hc': a tree drawn already (model selection shares one for all candidates).
 
     Notes
     -----
@@ -195,6 +224,17 @@ def initial_params(
     """
     n_features = provider.n_features
     reg = fitter.reg_covar if reg_covar is None else float(reg_covar)
+    if method == "hc":
+        if hc_start is None:
+            hc_start = HierarchicalStart.draw(
+                provider, random_state, noise_init=noise_init, n_threads=n_threads
+            )
+        return hc_start.params(fitter, n_components, reg=reg, n_threads=n_threads)
+    if getattr(fitter, "noise", False):
+        return _start_beside_noise(
+            provider, fitter, method, n_components, random_state, init_sample, reg, noise_init,
+            n_threads,
+        )  # fmt: skip
     in_memory = provider.in_memory()
     if method in ("k-means++", "random_from_data") and in_memory is not None:
         X, sample_weight = in_memory
@@ -231,6 +271,150 @@ def initial_params(
     else:  # pragma: no cover - validated by the estimator
         raise ValueError(f"Unknown init_params {method!r}.")
     return fitter.initial_params(stats, reg=reg)
+
+
+def _start_beside_noise(
+    provider, fitter, method, n_components, random_state, init_sample, reg, noise_init, n_threads
+):
+    """The Gaussian components by ``method`` on the sample's rows outside the noise mask; the
+    noise weight is the mask's (weighted) share of the sample."""
+    rows, weights, numbers = provider.sample_rows(init_sample, random_state)
+    noise = noise_rows(noise_init, numbers)
+    share = _weighted_share(noise, weights)
+    clustered = ArrayChunks(
+        np.ascontiguousarray(rows[~noise]), None if weights is None else weights[~noise]
+    )
+    params = initial_params(
+        clustered,
+        fitter.gaussian,
+        method=method,
+        n_components=n_components,
+        random_state=random_state,
+        init_sample=init_sample,
+        reg_covar=reg,
+        n_threads=n_threads,
+    )
+    params.weights = params.weights * (1.0 - share)
+    params.noise_weight = share
+    return params
+
+
+def noise_rows(noise_init, numbers) -> np.ndarray:
+    """The noise mask of the sampled rows ``numbers`` (all False without a mask).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastgmm.init import noise_rows
+    >>> noise_rows(np.array([True, False, True]), np.array([0, 1])), noise_rows(None, [4, 7])
+    (array([ True, False]), array([False, False]))
+    """
+    numbers = np.asarray(numbers, dtype=np.int64)
+    if noise_init is None:
+        return np.zeros(numbers.shape[0], dtype=bool)
+    return np.asarray(noise_init, dtype=bool)[numbers]
+
+
+def _weighted_share(mask, weights) -> float:
+    if weights is None:
+        return float(np.count_nonzero(mask)) / max(mask.shape[0], 1)
+    total = float(np.sum(weights))
+    return float(np.sum(weights[mask])) / total if total > 0.0 else 0.0
+
+
+class HierarchicalStart:
+    """mclust's default start: a sample of rows and its model-based agglomerative tree.
+
+    Build it with :meth:`draw`; :meth:`params` cuts the tree into any number of clusters and
+    runs one M-step on that partition of the sample (a ``GIVEN`` pass over the sample held in
+    memory), for any fitter: model selection draws one tree for its whole grid.
+
+    Attributes
+    ----------
+    rows : ndarray of shape (n_sample, n_features)
+        The sampled rows (every row when there are at most ``max_rows``), in row order.
+    weights : ndarray of shape (n_sample,) or None
+        Their sample weights (the tree ignores them; the M-step uses them).
+    noise : ndarray of shape (n_sample,), bool
+        Sampled rows in the noise mask: left out of the tree, started in the noise component.
+    tree : fastgmm.hierarchical.HierarchicalTree
+        Built on ``rows[~noise]``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastgmm.covariance import get_model
+    >>> from fastgmm.em import MaximumLikelihood
+    >>> from fastgmm.init import HierarchicalStart
+    >>> from fastgmm.providers import ArrayChunks
+    >>> rng = np.random.default_rng(0)
+    >>> X = np.vstack([rng.normal(0, 1, (30, 2)), rng.normal(8, 1, (20, 2))])
+    >>> start = HierarchicalStart.draw(ArrayChunks(X), np.random.RandomState(0))
+    >>> fitter = MaximumLikelihood(get_model("VVV"), reg_covar=0.0)
+    >>> start.params(fitter, 2).weights  # the tree cut in two: the two clusters
+    array([0.6, 0.4])
+    """
+
+    def __init__(self, rows, weights, noise, tree):
+        self.rows = rows
+        self.weights = weights
+        self.noise = noise
+        self.tree = tree
+        self._partitions = {}  # K -> labels: every model of a grid cuts the tree at the same K
+
+    @classmethod
+    def draw(
+        cls, provider, random_state, *, noise_init=None, max_rows=HC_MAX_ROWS, n_threads=None
+    ) -> HierarchicalStart:
+        """Sample at most ``max_rows`` rows in one pass and build the tree of those outside
+        ``noise_init``."""
+        rows, weights, numbers = provider.sample_rows(max_rows, random_state)
+        return cls.from_sample(rows, weights, numbers, noise_init=noise_init, n_threads=n_threads)
+
+    @classmethod
+    def from_sample(
+        cls, rows, weights, numbers, *, noise_init=None, n_threads=None
+    ) -> HierarchicalStart:
+        """The tree of sampled ``rows`` (row ``numbers``) outside ``noise_init``."""
+        from .hierarchical import hc_tree
+
+        noise = noise_rows(noise_init, numbers)
+        clustered = rows[~noise]
+        if clustered.shape[0] < 2:
+            raise ValueError(
+                f"init_params='hc' needs at least 2 rows outside the noise mask in its sample "
+                f"of {rows.shape[0]} rows; found {clustered.shape[0]}."
+            )
+        tree = hc_tree(clustered, max_rows=None, n_jobs=n_threads)
+        return cls(rows, weights, noise, tree)
+
+    def params(self, fitter, n_components: int, *, reg=None, n_threads=None) -> MixtureParams:
+        """The M-step of ``fitter`` on the tree's partition into ``n_components`` clusters
+        (and the noise rows in the noise component, if the fitter has one)."""
+        n_tree = self.tree.n_rows
+        if n_components > n_tree:
+            raise ValueError(
+                f"init_params='hc' cannot make {n_components} clusters from the {n_tree} rows "
+                "of its tree; use fewer components."
+            )
+        with_noise = bool(getattr(fitter, "noise", False))
+        n_columns = n_components + with_noise
+        resp = np.zeros((self.rows.shape[0], n_columns))
+        clustered = np.flatnonzero(~self.noise)
+        if n_components not in self._partitions:
+            self._partitions[n_components] = self.tree.partition(n_components)
+        resp[clustered, self._partitions[n_components]] = 1.0
+        if with_noise:
+            resp[self.noise, n_components] = 1.0
+        # Moments about each cluster's own mean keep their digits (no cancellation).
+        counts = np.maximum(resp.sum(axis=0), 1.0)
+        shift = np.ascontiguousarray((resp.T @ self.rows.astype(np.float64)) / counts[:, None])
+        layout = SharedLayout.diagonal(
+            np.ones(n_columns), shift, np.ones((n_columns, self.rows.shape[1]))
+        )
+        request = StatsRequest(layout, shift, fitter.kind, GIVEN, resp=resp)
+        [stats] = ArrayChunks(self.rows, self.weights).collect([request], n_threads=n_threads)
+        return fitter.initial_params(stats, reg=reg)
 
 
 def assignment_request(centres: np.ndarray, kind: int) -> StatsRequest:

@@ -13,12 +13,13 @@ from sklearn.utils.validation import check_is_fitted
 from . import criteria
 from . import streaming as _streaming
 from ._estimator import BaseMixture
-from ._jit import holds_single_threaded_blas
+from ._jit import holds_single_threaded_blas, resolve_n_threads
 from ._names import COVARIANCE_TYPES, INIT_METHODS
-from .covariance import get_model
+from .covariance import ConjugatePrior, Decomposition, MclustModel, get_model
 from .degenerate import ON_DEGENERATE
-from .em import MaximumLikelihood
 from .init import DEFAULT_INIT_SAMPLE, initial_params
+from .noise import NOISE_PARAMETERS, check_noise_init, data_hypervolume, make_fitter
+from .prior import check_prior_model, data_moments, resolve_prior
 from .stats import MixtureParams
 from .validation import check_means_init, check_weights_init
 
@@ -42,8 +43,14 @@ class GaussianMixture(BaseMixture):
     ----------
     n_components : int, default=1
         The number of mixture components.
-    covariance_type : {'full', 'tied', 'diag', 'spherical'}, default='full'
-        The form of the covariance matrices.
+    covariance_type : str, default='full'
+        The form of the covariance matrices: scikit-learn's 'full', 'tied', 'diag' or
+        'spherical' (with scikit-learn's attribute shapes), or one of mclust's fourteen models
+        'EII', 'VII', 'EEI', 'VEI', 'EVI', 'VVI', 'EEE', 'VEE', 'EVE', 'VVE', 'EEV', 'VEV',
+        'EVV', 'VVV': ``Σ_k = λ_k D_k A_k D_kᵀ`` with volume λ, shape A and orientation D
+        Equal across components, Variable, or the Identity (see
+        :class:`fastgmm.covariance.MclustModel`). 'VVE_mclust' is mclust 6.0.0's own VVE step
+        (to reproduce R; 'VVE' is the maximum-likelihood step).
     tol : float, default=1e-3
         Convergence threshold on the change of the lower bound (mean log-likelihood).
     reg_covar : float, default=1e-6
@@ -52,11 +59,14 @@ class GaussianMixture(BaseMixture):
         The number of EM iterations to perform.
     n_init : int, default=1
         The number of initialisations; the best result is kept.
-    init_params : {'kmeans', 'k-means++', 'random', 'random_from_data'}, default='kmeans'
+    init_params : {'kmeans', 'k-means++', 'random', 'random_from_data', 'hc'}, default='kmeans'
         How responsibilities are initialised. 'kmeans' and 'k-means++' use fastgmm's own
         k-means on a uniform sample of at most ``init_sample`` rows; 'random_from_data' picks
         rows the same way, and 'random' draws responsibilities row by row, so that arrays and
-        streamed sources holding the same rows get the same initialisation.
+        streamed sources holding the same rows get the same initialisation. 'hc' is mclust's
+        default start: model-based hierarchical clustering of a uniform sample of at most 2000
+        rows (all of them below that), cut into ``n_components`` clusters, and one M-step on
+        that partition (:class:`fastgmm.init.HierarchicalStart`).
     weights_init, means_init, precisions_init : array-like, default=None
         User-provided initial parameters, as in scikit-learn.
     random_state : int, RandomState instance or None, default=None
@@ -104,6 +114,25 @@ class GaussianMixture(BaseMixture):
 
         Every action is recorded in ``degenerate_events_`` and announced by a
         ``fastgmm.degenerate.DegenerateComponentWarning`` (a ``ConvergenceWarning``).
+    noise_init : array-like of shape (n_samples,), bool, default=None
+        Adds a uniform noise component (mclust's ``noise``, :mod:`fastgmm.noise`): density
+        ``1/V`` over the data's region (``V`` as mclust's ``hypvol``), with its own weight. The
+        rows marked True start in it; the Gaussian components start from the others.
+        ``predict`` labels noise rows -1, ``predict_proba`` has the noise as its last column,
+        and BIC counts two more parameters (as mclust). Not with ``on_degenerate='reinit'`` or
+        :meth:`partial_fit`.
+    prior : None, 'default' or ConjugatePrior, default=None
+        MAP estimates under mclust's conjugate prior (Fraley & Raftery 2007): 'default' takes
+        mclust's ``defaultPrior`` hyperparameters from the data (one extra pass); a
+        :class:`fastgmm.covariance.ConjugatePrior` gives them explicitly. For mclust's models
+        EII, VII, EEI, VEI, EVI, VVI, EEE, EEV, VEV and VVV (where mclust defines it). The
+        lower bound is then the log-likelihood, which MAP steps need not increase. Not with
+        :meth:`partial_fit`.
+    convergence : {'sklearn', 'mclust'}, default='sklearn'
+        The convergence test. 'sklearn': the mean log-likelihood per row changed by less than
+        ``tol``; the fit keeps the M-step that follows. 'mclust' (``emControl(tol = ...)``):
+        the total log-likelihood ``log L`` changed by at most ``tol * (1 + |log L|)``; the fit
+        keeps the parameters whose E-step met the test (and reproduces R's BIC and ICL).
 
     Attributes
     ----------
@@ -125,6 +154,12 @@ class GaussianMixture(BaseMixture):
         nothing collapsed.
     feature_names_in_ : ndarray of str
         Only when ``X`` had string column names.
+    volumes_, shapes_, orientations_ : ndarray
+        mclust's models only: ``Σ_k = volumes_[k] * orientations_[k] @ diag(shapes_[k]) @
+        orientations_[k].T``, of shapes (K,), (K, D) and (K, D, D); each shape has product 1.
+    noise_weight_, noise_volume_ : float
+        With ``noise_init`` only: the noise component's weight (``weights_`` sum to
+        ``1 - noise_weight_``) and the volume ``V`` of its density ``1/V``.
 
     Notes
     -----
@@ -167,6 +202,9 @@ class GaussianMixture(BaseMixture):
         "init_sample": [Interval(Integral, 1, None, closed="left")],
         "learning_decay": [Interval(Real, 0.5, 1.0, closed="right")],
         "learning_offset": [Interval(Real, 0.0, None, closed="left")],
+        "noise_init": ["array-like", None],
+        "convergence": [StrOptions({"sklearn", "mclust"})],
+        "prior": [None, StrOptions({"default"}), ConjugatePrior],
     }
 
     def __init__(
@@ -191,6 +229,9 @@ class GaussianMixture(BaseMixture):
         init_sample=DEFAULT_INIT_SAMPLE,
         learning_decay=_streaming.DEFAULT_LEARNING_DECAY,
         learning_offset=_streaming.DEFAULT_LEARNING_OFFSET,
+        noise_init=None,
+        prior=None,
+        convergence="sklearn",
     ):
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -211,6 +252,9 @@ class GaussianMixture(BaseMixture):
         self.init_sample = init_sample
         self.learning_decay = learning_decay
         self.learning_offset = learning_offset
+        self.noise_init = noise_init
+        self.prior = prior
+        self.convergence = convergence
 
     # ------------------------------------------------------------------ fitting
     def fit(self, X, y=None, sample_weight=None):
@@ -317,12 +361,49 @@ class GaussianMixture(BaseMixture):
         >>> bool(np.allclose(np.sort(gm.means_[:, 0]), [0.0, 6.0], atol=0.2))
         True
         """
+        if self.noise_init is not None or self.prior is not None or self._has_noise():
+            raise ValueError(
+                "partial_fit supports neither a noise component nor a prior: both depend on "
+                "the whole data set (its volume, its moments); use fit."
+            )
         return self._partial_fit(X, sample_weight, _streaming.OnlineEM)
 
     # ------------------------------------------------------------------- the engine's hooks
+    def _fit_provider(self, provider) -> None:
+        """What a fit needs from the whole data before EM: the noise volume, the prior."""
+        n_threads = resolve_n_threads(self.n_jobs)
+        model = get_model(self.covariance_type)
+        if self.noise_init is not None and self.on_degenerate == "reinit":
+            raise ValueError(
+                "on_degenerate='reinit' is not supported with a noise component (noise_init); "
+                "use on_degenerate='reg' or 'raise'."
+            )
+        if self.noise_init is not None:
+            self._noise_mask = check_noise_init(self.noise_init, provider.count_rows())
+            self.noise_volume_ = data_hypervolume(provider, n_threads=n_threads)
+        else:
+            for name in ("noise_weight_", "noise_volume_", "_noise_mask"):
+                self.__dict__.pop(name, None)
+        moments = None
+        if self.prior is not None:
+            check_prior_model(model)  # before any pass over the data
+            if isinstance(self.prior, str):
+                moments = data_moments(provider, n_threads=n_threads)[:2]
+        self._fit_prior = resolve_prior(
+            self.prior, model, self.n_components, provider.n_features, moments
+        )
+        super()._fit_provider(provider)
+
+    def _has_noise(self) -> bool:
+        return getattr(self, "noise_volume_", None) is not None
+
     def _make_fitter(self, dtype):
-        return MaximumLikelihood(
-            get_model(self.covariance_type), reg_covar=self.reg_covar, dtype=dtype
+        return make_fitter(
+            get_model(self.covariance_type),
+            reg_covar=self.reg_covar,
+            dtype=dtype,
+            prior=getattr(self, "_fit_prior", None),
+            noise_volume=getattr(self, "noise_volume_", None),
         )
 
     def _check_init_params(self, n_features):
@@ -355,11 +436,15 @@ class GaussianMixture(BaseMixture):
                 init_sample=self.init_sample,
                 reg_covar=reg_covar,
                 n_threads=n_threads,
+                noise_init=getattr(self, "_noise_mask", None),
             )
         else:
             params = MixtureParams(weights, means, None, None, model.name)
+            if self._has_noise():
+                params.noise_weight = float(np.mean(self._noise_mask))
         if weights is not None:
-            params.weights = weights
+            # The user's weights (summing to 1) share what the noise leaves.
+            params.weights = weights * (1.0 - (params.noise_weight or 0.0))
         if means is not None:
             params.means = means
         if precisions is not None:
@@ -380,6 +465,7 @@ class GaussianMixture(BaseMixture):
             np.asarray(self.precisions_cholesky_, dtype=np.float64),
             self.covariance_type,
             getattr(self, "_decomposition", None),
+            getattr(self, "noise_weight_", None),
         )
 
     def _set_params(self, params: MixtureParams, dtype) -> None:
@@ -409,6 +495,19 @@ class GaussianMixture(BaseMixture):
         for name, value in values.items():
             setattr(self, name, value)
         self._decomposition = params.decomposition
+        if isinstance(model, MclustModel):
+            dec = params.decomposition
+            if not isinstance(dec, Decomposition):  # user precisions, never through an M-step
+                dec = model.decompose(params.covariances)
+                self._decomposition = None
+            self.volumes_ = np.asarray(dec.volumes, dtype=dtype)
+            self.shapes_ = np.asarray(dec.shapes, dtype=dtype)
+            self.orientations_ = np.asarray(dec.orientations, dtype=dtype)
+        else:
+            for name in ("volumes_", "shapes_", "orientations_"):
+                self.__dict__.pop(name, None)
+        if params.noise_weight is not None:
+            self.noise_weight_ = float(params.noise_weight)
 
     def score_samples(self, X, out=None):
         """Log-likelihood of each sample under the model.
@@ -471,6 +570,7 @@ class GaussianMixture(BaseMixture):
         Returns
         -------
         labels : ndarray of shape (n_samples,)
+            -1 for rows most probably noise (with ``noise_init``).
 
         Examples
         --------
@@ -497,6 +597,8 @@ class GaussianMixture(BaseMixture):
         Returns
         -------
         resp : ndarray of shape (n_samples, n_components)
+            With a noise component (``noise_init``), (n_samples, n_components + 1): the last
+            column is the noise.
 
         Examples
         --------
@@ -532,6 +634,12 @@ class GaussianMixture(BaseMixture):
         ((5, 2), (5,))
         """
         check_is_fitted(self)
+        if self._has_noise():
+            raise NotImplementedError(
+                "sample() does not draw from the uniform noise component (its region is only "
+                "known by its volume); sample the Gaussian components with a copy fitted "
+                "without noise_init."
+            )
         # numpy's multinomial would silently truncate 2.5 to 2 draws.
         if isinstance(n_samples, bool) or not isinstance(n_samples, Integral):
             raise TypeError(f"n_samples must be an integer, got {n_samples!r}.")
@@ -553,8 +661,15 @@ class GaussianMixture(BaseMixture):
 
     # ----------------------------------------------------------- model choice
     def _n_parameters(self):
-        """Number of free parameters of the model."""
-        return get_model(self.covariance_type).n_parameters(self.n_components, self.means_.shape[1])
+        """Number of free parameters of the model (mclust's count with a noise component)."""
+        n_parameters = get_model(self.covariance_type).n_parameters(
+            self.n_components, self.means_.shape[1]
+        )
+        return n_parameters + (NOISE_PARAMETERS if self._has_noise() else 0)
+
+    def _n_output_columns(self) -> int:
+        """Columns of ``predict_proba``: the components, and the noise."""
+        return self.n_components + int(self._has_noise())
 
     def bic(self, X):
         """Bayesian information criterion on ``X`` (lower is better).

@@ -18,8 +18,13 @@ describes the whole model as a tree::
 Values that JSON cannot hold directly are tagged: ``{"__array__": "model.means_"}`` names an
 array member, ``{"__model__": {...}}`` a nested estimator (the mixture inside an outlier
 detector), ``{"__float__": "-inf"}`` a non-finite float, ``{"__tuple__": [...]}`` and
-``{"__range__": [start, stop, step]}`` keep those types, and ``{"__random_state__": ...}`` a
-``numpy.random.RandomState`` (below).
+``{"__range__": [start, stop, step]}`` keep those types, ``{"__random_state__": ...}`` a
+``numpy.random.RandomState`` (below) and ``{"__prior__": ...}`` a
+:class:`fastgmm.covariance.ConjugatePrior` (a ``prior`` parameter).
+
+mclust's models store their decomposition (``volumes_``, ``shapes_``, ``orientations_``, which
+must rebuild ``covariances_``), and a noise component its weight and volume (``noise_weight_``,
+``noise_volume_``; the weights then sum to ``1 - noise_weight_``); :func:`load` checks both.
 
 Why this format and not pickle or joblib: loading a pickle runs code chosen by whoever wrote the
 file. Here the file is read with ``numpy.load(..., allow_pickle=False)``, JSON is parsed as data,
@@ -439,6 +444,15 @@ def _encode(value, key, arrays, notes):
         return out
     if isinstance(value, np.random.RandomState):
         return _encode_random_state(value, key, arrays, notes)
+    from .covariance import ConjugatePrior
+
+    if isinstance(value, ConjugatePrior):
+        return {
+            "__prior__": {
+                name: _encode(getattr(value, name), f"{key}.{name}", arrays, notes)
+                for name in ("shrinkage", "mean", "dof", "scale")
+            }
+        }
     if type(value).__name__ in _CLASSES:
         return {"__model__": _encode_model(value, key, arrays, notes)}
     raise TypeError(
@@ -664,6 +678,8 @@ class _Decoder:
             return self.record(body, where)
         if tag == "__random_state__" and isinstance(body, dict):
             return self.random_state(body, where)
+        if tag == "__prior__" and isinstance(body, dict):
+            return self.prior(body, where)
         self.fail(f"unknown tag {tag!r} at {where!r}")
 
     def record(self, body, where):
@@ -680,6 +696,19 @@ class _Decoder:
             return cls(best_estimator_=None, **fields)
         except TypeError as exc:
             self.fail(f"invalid {name} at {where!r}: {exc}")
+
+    def prior(self, body, where):
+        from .covariance import ConjugatePrior
+
+        if set(body) != {"shrinkage", "mean", "dof", "scale"}:
+            self.fail(f"malformed prior at {where!r}")
+        fields = {k: self.value(v, f"{where}.{k}") for k, v in body.items()}
+        numbers = [fields["shrinkage"], fields["dof"], fields["mean"], fields["scale"]]
+        if not all(
+            isinstance(v, (int, float, np.ndarray)) and np.all(np.isfinite(v)) for v in numbers
+        ):
+            self.fail(f"the prior at {where!r} must hold finite numbers")
+        return ConjugatePrior(**fields)
 
     def random_state(self, body, where):
         if set(body) != {"key", "pos", "has_gauss", "gauss"}:
@@ -744,11 +773,15 @@ def _check_gaussian_mixture(model, attributes, fail, where):
     weights = attributes["weights_"]
     total = float(np.sum(weights, dtype=np.float64))
     tolerance = 1e-5 if dtype == np.float32 else 1e-10
-    if np.any(weights < 0) or abs(total - 1.0) > tolerance:
+    noise = _check_noise(attributes, fail, where)
+    if np.any(weights < 0) or abs(total + noise - 1.0) > tolerance:
+        with_noise = f" with noise_weight_ {noise!r}" if noise else ""
         fail(
-            f"{where}: weights_ must be non-negative and sum to 1, but they sum to {total!r} "
-            f"(min {float(weights.min())!r})"
+            f"{where}: weights_ must be non-negative and sum to 1{with_noise}, but they sum to "
+            f"{total!r} (min {float(weights.min())!r})"
         )
+    if hasattr(get_model(ctype), "mclust_name"):
+        _check_decomposition(attributes, k, d, fail, where)
 
     prec = attributes["precisions_cholesky_"]
     cov = attributes["covariances_"]
@@ -795,6 +828,45 @@ def _check_gaussian_mixture(model, attributes, fail, where):
     names = attributes.get("feature_names_in_")
     if names is not None and (not isinstance(names, np.ndarray) or names.shape != (d,)):
         fail(f"{where}: feature_names_in_ must hold {d} names")
+
+
+def _check_noise(attributes, fail, where) -> float:
+    """The noise weight of a model with a noise component (0 without), checked."""
+    weight = attributes.get("noise_weight_")
+    volume = attributes.get("noise_volume_")
+    if weight is None and volume is None:
+        return 0.0
+    if not all(isinstance(v, float) and math.isfinite(v) for v in (weight, volume)):
+        fail(f"{where}: noise_weight_ and noise_volume_ must be finite floats together")
+    if not (0.0 <= weight <= 1.0 and volume > 0.0):
+        fail(f"{where}: noise_weight_ must lie in [0, 1] and noise_volume_ be positive")
+    return weight
+
+
+def _check_decomposition(attributes, k, d, fail, where):
+    """volumes_, shapes_ and orientations_ of an mclust model: shapes, signs, orthogonality,
+    and that they rebuild covariances_."""
+    shapes = {"volumes_": (k,), "shapes_": (k, d), "orientations_": (k, d, d)}
+    values = {}
+    for name, shape in shapes.items():
+        value = attributes.get(name)
+        if not isinstance(value, np.ndarray) or value.shape != shape:
+            fail(f"{where}: an mclust model needs {name} of shape {shape}")
+        if value.dtype.kind != "f" or not np.all(np.isfinite(value)):
+            fail(f"{where}: {name} must hold finite floats")
+        values[name] = value.astype(np.float64)
+    if np.any(values["volumes_"] <= 0) or np.any(values["shapes_"] <= 0):
+        fail(f"{where}: volumes_ and shapes_ must be positive")
+    tolerance = 1e-4 if attributes["weights_"].dtype == np.float32 else 1e-8
+    o = values["orientations_"]
+    if not np.allclose(np.swapaxes(o, 1, 2) @ o, np.eye(d), atol=tolerance):
+        fail(f"{where}: orientations_ must be orthogonal matrices")
+    variances = values["volumes_"][:, None] * values["shapes_"]
+    rebuilt = np.einsum("kij,kj,klj->kil", o, variances, o)
+    cov = attributes["covariances_"].astype(np.float64)
+    scale = np.abs(cov).max(axis=(1, 2), keepdims=True)
+    if not np.all(np.abs(rebuilt - cov) <= tolerance * scale):
+        fail(f"{where}: volumes_, shapes_ and orientations_ do not rebuild covariances_")
 
 
 def _is_int(value):
@@ -856,6 +928,17 @@ def _rebuild_gaussian_mixture(model):
 
     # The same computation, on the same array, as GaussianMixture._set_params.
     model.precisions_ = get_model(model.covariance_type).precisions(model.precisions_cholesky_)
+    # The decomposition the iterative M-steps continue from (a warm start).
+    if hasattr(model, "volumes_"):
+        from .covariance import Decomposition
+
+        model._decomposition = Decomposition(
+            get_model(model.covariance_type).mclust_name,
+            *(
+                np.asarray(getattr(model, a), np.float64)
+                for a in ("volumes_", "shapes_", "orientations_")
+            ),
+        )
 
 
 _CHECKS = {

@@ -5,9 +5,10 @@ cluster), needs the same few things from the data:
 
 * **one pass that serves many requests** (:meth:`ChunkProvider.collect`): the summed statistics
   under given parameters (:class:`StatsRequest`: EM's soft E-step, k-means' hard assignment,
-  responsibilities given or drawn at random, or only the totals for scoring), or the
-  worst-explained rows (:class:`WorstRowsRequest`, for ``on_degenerate='reinit'``). Model
-  selection puts every candidate's request into one pass;
+  responsibilities given or drawn at random, or only the totals for scoring), the
+  worst-explained rows (:class:`WorstRowsRequest`, for ``on_degenerate='reinit'``), or the
+  columns' ranges (:class:`RangeRequest`, for a noise component's volume). Model selection
+  puts every candidate's request into one pass;
 * **a uniform sample of rows** (:meth:`ChunkProvider.sample_rows`) for the initialisation;
 * the rows themselves when they are in memory (:meth:`ChunkProvider.in_memory`), so that
   starts can follow scikit-learn's random draws exactly.
@@ -39,6 +40,8 @@ __all__ = [
     "ArrayChunks",
     "ChunkProvider",
     "ChunkedProvider",
+    "RangeRequest",
+    "Ranges",
     "StatsRequest",
     "WorstRows",
     "WorstRowsRequest",
@@ -139,6 +142,54 @@ class WorstRows:
     n_keep: int
 
 
+@dataclass(eq=False)
+class RangeRequest:
+    """Ask a pass for the smallest and largest value of each column of ``(X - origin) @ axes``
+    (of ``X`` itself when ``axes`` is None): the bounding boxes of :mod:`fastgmm.noise`.
+
+    Every row counts, whatever its weight.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastgmm.providers import ArrayChunks, RangeRequest
+    >>> X = np.array([[0.0, 1.0], [2.0, -1.0]])
+    >>> [box] = ArrayChunks(X).collect([RangeRequest()])
+    >>> box.lower, box.upper
+    (array([ 0., -1.]), array([2., 1.]))
+    """
+
+    origin: np.ndarray | None = None
+    axes: np.ndarray | None = None
+    seconds: float = field(default=0.0, compare=False)
+
+
+@dataclass
+class Ranges:
+    """The answer to a :class:`RangeRequest`; two answers add to the ranges of both.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastgmm.providers import Ranges
+    >>> both = Ranges(np.array([0.0]), np.array([1.0]), 3) + Ranges(np.array([-2.0]),
+    ...                                                              np.array([0.5]), 2)
+    >>> both.lower, both.upper, both.n_rows
+    (array([-2.]), array([1.]), 5)
+    """
+
+    lower: np.ndarray
+    upper: np.ndarray
+    n_rows: int
+
+    def __add__(self, other: Ranges) -> Ranges:
+        return Ranges(
+            np.minimum(self.lower, other.lower),
+            np.maximum(self.upper, other.upper),
+            self.n_rows + other.n_rows,
+        )
+
+
 @runtime_checkable
 class ChunkProvider(Protocol):
     """What the engine needs from wherever the rows live.
@@ -192,6 +243,8 @@ def evaluate(request, X, sample_weight, offset, *, n_threads=None, rng=None):
     start = perf_counter()
     if isinstance(request, WorstRowsRequest):
         result = _worst_rows(request, X, sample_weight, offset, n_threads)
+    elif isinstance(request, RangeRequest):
+        result = _ranges(request, X)
     elif request.mode == GIVEN and request.resp is None:
         result = _random_resp_statistics(request, X, sample_weight, rng, n_threads)
     else:
@@ -240,6 +293,20 @@ def _random_resp_statistics(request, X, sample_weight, rng, n_threads):
         )
         total = stats if total is None else total + stats
     return total
+
+
+def _ranges(request, X) -> Ranges:
+    """Column ranges of one chunk, rotated in pieces of ``DRAW_ROWS`` rows (bounded memory)."""
+    n_columns = X.shape[1] if request.axes is None else request.axes.shape[1]
+    lower = np.full(n_columns, np.inf)
+    upper = np.full(n_columns, -np.inf)
+    for lo in range(0, X.shape[0], DRAW_ROWS):
+        rows = X[lo : lo + DRAW_ROWS]
+        if request.axes is not None:
+            rows = (rows - request.origin) @ request.axes
+        lower = np.minimum(lower, rows.min(axis=0))
+        upper = np.maximum(upper, rows.max(axis=0))
+    return Ranges(lower, upper, X.shape[0])
 
 
 def _worst_rows(request, X, sample_weight, offset, n_threads) -> WorstRows:

@@ -27,10 +27,13 @@ from sklearn.utils.validation import check_is_fitted
 from ._estimator import make_provider
 from ._grid import GridSettings, fit_grid, record
 from ._jit import holds_single_threaded_blas, resolve_n_threads
-from ._names import COVARIANCE_TYPES, INIT_METHODS
+from ._names import COVARIANCE_ALIASES, COVARIANCE_TYPES, INIT_METHODS, SKLEARN_COVARIANCE_TYPES
+from .covariance import PRIOR_MODELS, ConjugatePrior, Decomposition
 from .criteria import CRITERIA, DEFAULT_N_COMPONENTS
 from .degenerate import ON_DEGENERATE
 from .mixture import GaussianMixture
+from .noise import check_noise_init, data_hypervolume
+from .prior import data_moments
 
 __all__ = ["CRITERIA", "GaussianMixtureIC", "SelectionResult", "select_model"]
 
@@ -42,6 +45,9 @@ _GMM_DEFAULTS = {
     "init_params": "kmeans",
     "n_jobs": None,
     "on_degenerate": "raise",
+    "prior": None,
+    "noise_init": None,
+    "convergence": "sklearn",
 }
 # GaussianMixture parameters that have no meaning for a grid of candidates, and why.
 _GMM_REJECTED = {
@@ -85,10 +91,26 @@ def _check_n_components(n_components) -> tuple[int, ...]:
     return tuple(sorted({int(v) for v in values}))
 
 
-def _check_covariance_types(covariance_types) -> tuple[str, ...]:
-    """The candidate covariance types, de-duplicated, in the order given."""
+def _check_covariance_types(covariance_types, prior=None) -> tuple[str, ...]:
+    """The candidate covariance types, de-duplicated, in the order given.
+
+    The aliases 'mclust' (mclust's fourteen models; under a prior, the ten where mclust defines
+    it, as ``mclustBIC`` does) and 'sklearn' (scikit-learn's four) expand in place.
+    """
     if isinstance(covariance_types, str):
         covariance_types = (covariance_types,)
+    try:
+        covariance_types = [
+            name
+            for value in covariance_types
+            for name in (
+                COVARIANCE_ALIASES[value] if isinstance(value, str) and value in COVARIANCE_ALIASES
+                else (value,)
+            )
+            if not (value == "mclust" and prior is not None and name not in PRIOR_MODELS)
+        ]  # fmt: skip
+    except TypeError:
+        pass  # not iterable: refused below
     try:
         values = list(covariance_types)
     except TypeError:
@@ -154,6 +176,18 @@ def _check_gmm_params(n_init, gmm_params: dict, caller: str) -> dict:
         isinstance(n_jobs, bool) or not isinstance(n_jobs, numbers.Integral)
     ):
         raise ValueError(f"n_jobs must be None or an integer, got {n_jobs!r}.")
+    if params["convergence"] not in ("sklearn", "mclust"):
+        raise ValueError(
+            f"convergence must be 'sklearn' or 'mclust', got {params['convergence']!r}."
+        )
+    prior = params["prior"]
+    if not (prior is None or prior == "default" or isinstance(prior, ConjugatePrior)):
+        raise ValueError(f"prior must be None, 'default' or a ConjugatePrior, got {prior!r}.")
+    if params["noise_init"] is not None and params["on_degenerate"] == "reinit":
+        raise ValueError(
+            "on_degenerate='reinit' is not supported with a noise component (noise_init); use "
+            "on_degenerate='reg' or 'raise'."
+        )
     params["n_init"] = int(n_init)
     return params
 
@@ -174,6 +208,15 @@ def _check_grid_fits(grid, n_samples) -> None:
 # ------------------------------------------------------------------------------------ engine
 def _build_estimator(cand, settings, random_state, dtype, n_features, feature_names):
     run = cand.best
+    params = run.params
+    if cand.fit_model is not cand.model:
+        # mclustBIC's one-component substitute under a prior: the same covariance structure at
+        # K = 1, kept under the candidate's own name.
+        dec = params.decomposition
+        params.covariance_type = cand.covariance_type
+        params.decomposition = Decomposition(
+            cand.model.mclust_name, dec.volumes, dec.shapes, dec.orientations
+        )
     model = GaussianMixture(
         n_components=cand.n_components,
         covariance_type=cand.covariance_type,
@@ -185,8 +228,15 @@ def _build_estimator(cand, settings, random_state, dtype, n_features, feature_na
         random_state=random_state,
         n_jobs=settings.n_jobs,
         on_degenerate=settings.on_degenerate,
+        prior=settings.prior,
+        noise_init=settings.noise_init,
+        convergence=settings.convergence,
     )
-    model._set_params(run.params, dtype)
+    model._fit_prior = cand.prior
+    if settings.noise_volume is not None:
+        model.noise_volume_ = settings.noise_volume
+        model._noise_mask = settings.noise_init
+    model._set_params(params, dtype)
     model.converged_ = run.converged
     model.n_iter_ = run.n_iter
     model.lower_bound_ = run.lower_bound
@@ -210,11 +260,19 @@ def _select(provider, *, grid, types, criterion, random_state, settings_dict, fe
         n_jobs=settings_dict["n_jobs"],
         n_threads=resolve_n_threads(settings_dict["n_jobs"]),
         on_degenerate=settings_dict.get("on_degenerate", "raise"),
+        prior=settings_dict.get("prior"),
+        convergence=settings_dict.get("convergence", "sklearn"),
     )
     # A stream of unknown length (CSV, callable) is counted now, so that a grid that does not
     # fit the data fails before any work.
     _check_grid_fits(grid, provider.count_rows())
     start = perf_counter()
+    noise_init = settings_dict.get("noise_init")
+    if noise_init is not None:
+        settings.noise_init = check_noise_init(noise_init, provider.count_rows())
+        settings.noise_volume = data_hypervolume(provider, n_threads=settings.n_threads)
+    if isinstance(settings.prior, str):
+        settings.moments = data_moments(provider, n_threads=settings.n_threads)[:2]
     n_features = provider.n_features
 
     def build(cand):
@@ -418,7 +476,7 @@ class SelectionResult:
 def select_model(
     X,
     n_components=DEFAULT_N_COMPONENTS,
-    covariance_types=COVARIANCE_TYPES,
+    covariance_types=SKLEARN_COVARIANCE_TYPES,
     criterion="bic",
     n_init=1,
     random_state=None,
@@ -439,10 +497,13 @@ def select_model(
     n_components : int or iterable of int, default=range(1, 11)
         Numbers of components to try.
     covariance_types : str or iterable of str, default=('full', 'tied', 'diag', 'spherical')
-        Covariance types to try.
-    criterion : {'bic', 'aic'}, default='bic'
-        Criterion to minimise. Lower is better (scikit-learn's sign; R's mclust reports BIC
-        with the opposite sign, higher is better).
+        Covariance types to try: any ``covariance_type`` of :class:`fastgmm.GaussianMixture`,
+        'mclust' for mclust's fourteen models (under a prior, the ten where mclust defines it,
+        as ``mclustBIC``) and 'sklearn' for scikit-learn's four.
+    criterion : {'bic', 'aic', 'icl'}, default='bic'
+        Criterion to minimise. Lower is better (scikit-learn's sign). **R's mclust reports BIC
+        and ICL with the opposite sign, higher is better**: mclust's ``mclustBIC`` table is
+        ``-result.criterion_table()``.
     n_init : int, default=1
         Initialisations per candidate; each candidate keeps the run with the largest lower
         bound, as ``GaussianMixture(n_init=...)`` does.
@@ -452,7 +513,13 @@ def select_model(
         standalone fit.
     **gmm_params
         Options shared by every candidate: ``tol``, ``reg_covar``, ``max_iter``,
-        ``init_params`` and ``n_jobs`` (threads), as in :class:`fastgmm.GaussianMixture`.
+        ``init_params``, ``n_jobs`` (threads), ``on_degenerate``, ``noise_init``, ``prior``
+        and ``convergence``, as in :class:`fastgmm.GaussianMixture`. With
+        ``init_params='hc'`` one hierarchical tree serves every candidate. Under a ``prior``,
+        the one-component candidates of mclust's models are fitted as ``mclustBIC`` fits them
+        (VII, VVI or VVV's prior: the same model at K = 1) and keep their names and parameter
+        counts; a candidate whose component empties under the prior is recorded as failed
+        (R: NA).
 
     Returns
     -------
@@ -475,6 +542,15 @@ def select_model(
         Once, when the selected model did not converge (non-convergence of the others is in
         ``results_['converged']``).
 
+    Notes
+    -----
+    To reproduce R's ``mclustBIC(X)`` (``Mclust``'s table): ``covariance_types='mclust'``,
+    ``init_params='hc'``, ``reg_covar=0`` and a tight ``tol``; R's VVE step is
+    ``'VVE_mclust'`` (see :class:`fastgmm.covariance.MclustModel`), and
+    ``convergence='mclust'`` its convergence test. The test decides where EM stops on the long
+    plateaus some fits cross, and ICL depends on the last responsibilities to first order (BIC
+    only to second), so matching R's ICL needs R's test.
+
     Examples
     --------
     >>> import numpy as np
@@ -486,11 +562,19 @@ def select_model(
     (2, 'spherical')
     >>> len(result.results_), sorted(result.results_[0])[:3]
     (16, ['aic', 'bic', 'converged'])
+
+    mclust's fourteen models from its hierarchical start (with mclust's sign, BIC is the
+    negated table):
+
+    >>> result = select_model(X, n_components=range(1, 4), covariance_types="mclust",
+    ...                       init_params="hc", reg_covar=0.0)
+    >>> result.criterion_table().shape, result.n_components_, result.covariance_type_
+    ((3, 14), 2, 'EII')
     """
     grid = _check_n_components(n_components)
-    types = _check_covariance_types(covariance_types)
     criterion = _check_criterion(criterion)
     settings = _check_gmm_params(n_init, gmm_params, "select_model")
+    types = _check_covariance_types(covariance_types, settings["prior"])
     template = GaussianMixture()
     data = make_provider(template, X)
     feature_names = getattr(template, "feature_names_in_", None)
@@ -564,7 +648,7 @@ lower_bound_
         self,
         n_components=DEFAULT_N_COMPONENTS,
         *,
-        covariance_types=COVARIANCE_TYPES,
+        covariance_types=SKLEARN_COVARIANCE_TYPES,
         criterion="bic",
         n_init=1,
         random_state=None,

@@ -34,6 +34,7 @@ from .errors import CovarianceOverflowError
 __all__ = [
     "DIAG",
     "FULL",
+    "NOISE_LABEL",
     "POOLED",
     "FactorLayout",
     "FeatureMap",
@@ -47,6 +48,9 @@ __all__ = [
 ]
 
 STATISTICS_KINDS = {"full": FULL, "diag": DIAG, "pooled": POOLED}
+
+#: The label of rows whose most probable component is a noise component (see ``noise`` below).
+NOISE_LABEL = -1
 
 
 @dataclass
@@ -282,7 +286,9 @@ class MixtureParams:
     ``covariances`` and ``precisions_cholesky`` have the attribute shapes of the covariance
     model (scikit-learn's shapes for its four types, (K, D, D) for mclust's names);
     ``decomposition`` holds a model's own extra parameters (mclust's volumes, shapes and
-    orientations), which iterative M-steps continue from.
+    orientations), which iterative M-steps continue from. ``noise_weight`` is the weight of a
+    uniform noise component (see :mod:`fastgmm.noise`), or None without one; the ``weights``
+    of the Gaussian components then sum to ``1 - noise_weight``.
 
     Examples
     --------
@@ -300,6 +306,7 @@ class MixtureParams:
     precisions_cholesky: np.ndarray | None
     covariance_type: str
     decomposition: object = None
+    noise_weight: float | None = None
 
     @property
     def n_components(self) -> int:
@@ -397,10 +404,18 @@ class _Layout:
     log_const: np.ndarray
     _feature_maps: dict = field(default_factory=dict, repr=False)
     _condition: float | None = field(default=None, repr=False)
+    #: The last component is a uniform noise component (zero precision, constant density; see
+    #: :mod:`fastgmm.noise`): the kernels need nothing else, the precision rules skip it.
+    noise: bool = False
 
     @property
     def n_components(self) -> int:
         return self.means.shape[0]
+
+    @property
+    def n_gaussian(self) -> int:
+        """The Gaussian components (all but a noise component)."""
+        return self.means.shape[0] - int(self.noise)
 
     is_diagonal = False
 
@@ -415,7 +430,7 @@ class _Layout:
         pairs = not (kind == DIAG and self.is_diagonal)
         if pairs not in self._feature_maps:
             self._feature_maps[pairs] = _feature_map(
-                self.means, self.factors(), self.log_const, pairs
+                self.means, self.factors(), self.log_const, pairs, self.n_gaussian
             )
         fmap = self._feature_maps[pairs]
         if not fmap:
@@ -446,7 +461,8 @@ class _Layout:
         """
         if self.condition() > SINGLE_PRECISION_MAX_COND:
             return False
-        variances = 1.0 / np.einsum("kde,kde->kd", self.factors(), self.factors())
+        gaussian = self.factors()[: self.n_gaussian]
+        variances = 1.0 / np.einsum("kde,kde->kd", gaussian, gaussian)
         return bool(1.0 / _FLOAT32_SAFE <= variances.min() and variances.max() <= _FLOAT32_SAFE)
 
 
@@ -483,7 +499,7 @@ class FactorLayout(_Layout):
         return self.prec
 
     def _factor_condition(self) -> float:
-        return factor_condition(self.prec)
+        return factor_condition(self.prec[: self.n_gaussian])
 
 
 @dataclass
@@ -573,9 +589,10 @@ class SharedLayout(_Layout):
         return self.transform[None, :, :] * self.scales[:, None, :]
 
     def _factor_condition(self) -> float:
-        if not np.all(np.isfinite(self.scales)):
+        scales = self.scales[: self.n_gaussian]
+        if not np.all(np.isfinite(scales)):
             return math.inf
-        magnitude = np.abs(self.scales)
+        magnitude = np.abs(scales)
         with np.errstate(divide="ignore"):
             scale_cond = float(np.max(magnitude.max(axis=1) / magnitude.min(axis=1)))
         if self.transform is None:
@@ -619,7 +636,7 @@ def factor_condition(prec: np.ndarray) -> float:
     return worst
 
 
-def _feature_map(means, factors, log_const, pairs):
+def _feature_map(means, factors, log_const, pairs, n_gaussian):
     _, n_features, _ = factors.shape
     if pairs and n_features > FEATURE_MAP_MAX_FULL:
         return False
@@ -634,12 +651,12 @@ def _feature_map(means, factors, log_const, pairs):
         linear = np.einsum("kde,ke->kd", precisions, offsets)
         rows, cols = np.triu_indices(n_features)
         quadratic = -precisions[:, rows, cols] * np.where(rows == cols, 0.5, 1.0)
-        variances = 1.0 / np.diagonal(precisions, axis1=1, axis2=2)
+        variances = 1.0 / np.diagonal(precisions[:n_gaussian], axis1=1, axis2=2)
     else:
         precisions = np.einsum("kdd->kd", factors) ** 2
         linear = precisions * offsets
         quadratic = -0.5 * precisions
-        variances = 1.0 / precisions
+        variances = 1.0 / precisions[:n_gaussian]
     constant = log_const - 0.5 * np.einsum("kd,kd->k", offsets, linear)
     coef = np.concatenate([linear, quadratic, constant[:, None]], axis=1).T
     fits_float32 = bool(

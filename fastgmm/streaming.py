@@ -34,7 +34,15 @@ from . import _interrupts
 from .estep import chunk_statistics, score_chunk
 from .providers import ChunkedProvider
 from .sources import ChunkSource, open_source, release_pages
-from .stats import DIAG, FULL, POOLED, MixtureParams, SufficientStats, symmetrise_upper
+from .stats import (
+    DIAG,
+    FULL,
+    NOISE_LABEL,
+    POOLED,
+    MixtureParams,
+    SufficientStats,
+    symmetrise_upper,
+)
 
 __all__ = [
     "DEFAULT_LEARNING_DECAY",
@@ -228,6 +236,8 @@ def _score_one(X, layout, what, direct, scratch, n_threads):
     elif what == "predict":
         labels = direct if direct is not None else scratch["labels"][:n_rows]
     score_chunk(X, layout, n_threads=n_threads, out_lse=lse, out_resp=resp, out_labels=labels)
+    if labels is not None and layout.noise:
+        labels[labels == n_components - 1] = NOISE_LABEL
     return {"score_samples": lse, "predict_proba": resp, "predict": labels}[what]
 
 

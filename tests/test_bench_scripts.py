@@ -77,3 +77,20 @@ def test_scaling_reports_threads_sizes_and_memory(tmp_path):
     assert "relative to smallest N=1" in lines[1]
     assert "peak during fit MB=" in lines[3] and "X MB=0.04578" in lines[3]
     assert "init in EM iterations=" in lines[4]
+
+
+def test_mclust_grid_and_streamed_scripts_run(tmp_path):
+    """asv_bench/mclust_vs_r.py on tiny data (R is not needed with --no-r)."""
+    out = tmp_path / "speed.json"
+    stdout = _run(
+        "mclust_vs_r.py", "speed", "--n-samples", "600", "--repeat", "1", "--no-r",
+        "--json", str(out), cwd=tmp_path,
+    )  # fmt: skip
+    assert "fastgmm's choice" in stdout and json.loads(out.read_text())["fastgmm"] > 0
+    out = tmp_path / "streamed.json"
+    _run(
+        "mclust_vs_r.py", "streamed", "--n-samples", "5000", "--max-iter", "1",
+        "--tmpdir", str(tmp_path), "--json", str(out), cwd=tmp_path,
+    )  # fmt: skip
+    report = json.loads(out.read_text())
+    assert report["failed"] == [] and report["peak_rss_mb"] > 0

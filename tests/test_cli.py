@@ -681,3 +681,36 @@ def test_ctrl_c_during_streamed_output_leaves_no_file(fits, work, tmp_path):
     assert code == 130, stderr
     assert "interrupted; no output written" in stderr
     assert list(tmp_path.iterdir()) == [], stderr
+
+
+def test_mclust_models_from_the_command_line(work, warmup):
+    """``--models mclust`` prints the K x model table (our sign, R's noted), ``--criterion
+    icl`` chooses by ICL, and ``fit`` takes mclust's names, 'hc', the noise and the prior."""
+    import fastgmm
+
+    root, X = work
+    payload, proc = run_json(
+        "select", root / "X.npy", "-k", "1:3", "--models", "mclust", "--init", "hc",
+        "--criterion", "icl", "--reg-covar", 0, "--out", root / "mclust.npz",
+    )  # fmt: skip
+    _check_payload(payload, "select")
+    assert len(payload["results"]) == 3 * 14
+    assert payload["results"][0]["covariance_type"] == "EII"
+    best = min((r for r in payload["results"] if r["icl"] is not None), key=lambda r: r["icl"])
+    assert payload["model"]["covariance_type"] == best["covariance_type"]
+    assert "R's mclust prints these values negated, higher is better" in proc.stderr
+    assert "Best ICL values: " in proc.stderr
+    mask = np.zeros(len(X), dtype=bool)
+    mask[-N_ANOMALIES:] = True
+    np.save(root / "mask.npy", mask)
+    payload, _ = run_json(
+        "fit", root / "X.npy", "-k", 2, "--covariance-type", "VEV", "--init", "hc",
+        "--noise-init", root / "mask.npy", "--prior", "default", "--convergence", "mclust",
+        "--out", root / "noise.npz",
+    )  # fmt: skip
+    _check_payload(payload, "fit")
+    gm = fastgmm.load(root / "noise.npz")
+    assert gm.covariance_type == "VEV" and gm.prior == "default"
+    np.testing.assert_array_equal(gm.predict(X)[-N_ANOMALIES:], -1)
+    proc = run("info", root / "noise.npz")
+    assert "uniform noise, density 1/" in proc.stdout

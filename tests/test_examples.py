@@ -643,3 +643,23 @@ def test_submit_script_chains_warmup_array_and_collect(tmp_path):
     assert str(out) in collect
     assert "warmup 1001 -> array 1002 (K = 2 4 8) -> collect 1003" in result.stdout
     assert out.is_dir()
+
+
+def test_mclust_models(tmp_path):
+    out = run_example("mclust_models", tmp_path, SMALL_N["mclust_models"])
+    models = out.split("BIC (lower is better")[1].splitlines()[1].split()[1:]
+    assert len(models) == 14 and models[0] == "EII" and models[-1] == "VVV"
+    rows = out.split("BIC (lower is better")[1].splitlines()[2:8]
+    table = np.array([[float(v) if v != "NA" else np.nan for v in r.split()[1:]] for r in rows])
+    assert table.shape == (6, 14)
+    # At K = 1 the volume and shape letters do not matter: the spherical models agree, as do
+    # the diagonal ones and the ellipsoidal ones (to the table's rounding).
+    np.testing.assert_allclose(table[0, :2], table[0, 0], atol=0.1)
+    np.testing.assert_allclose(table[0, 2:6], table[0, 2], atol=0.1)
+    np.testing.assert_allclose(table[0, 6:], table[0, 6], atol=0.1)
+    match = re.search(r"chosen by BIC: K=(\d+) (\w+)", out)
+    k, model = int(match.group(1)), match.group(2)
+    assert k == 3  # the three clusters
+    assert table[k - 1, models.index(model)] == np.nanmin(table)
+    assert model[2] == "V"  # the clusters point in different directions
+    check_png(out, tmp_path, "mclust_models")

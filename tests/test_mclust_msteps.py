@@ -693,3 +693,12 @@ def test_max_iter_reports_no_convergence():
     assert dec.n_iter == 2 and not dec.converged
     _, dec = m_step("EVE", nk, xbar, W)
     assert dec.converged and dec.n_iter > 2
+
+
+def test_rank_deficient_pooled_scatter_is_degenerate():
+    """VEE with one empty and one rank-1 component (found by test_never_a_silent_nan): the
+    pooled scatter has no inverse, which is a degenerate M-step, not a LinAlgError."""
+    v = np.array([1.0, 2.0, 3.0])
+    W = np.array([np.zeros((3, 3)), np.outer(v, v)])
+    with pytest.raises(DegenerateMStepError):
+        m_step("VEE", np.array([129.2, 57.6]), np.zeros((2, 3)), W)

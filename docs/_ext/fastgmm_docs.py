@@ -88,6 +88,7 @@ GALLERY_ORDER = (
     "soft_clustering",
     "gmm_vs_kmeans",
     "choosing_k",
+    "mclust_models",
     "anomaly_detection",
     "density_and_sampling",
     "digits",
@@ -144,7 +145,7 @@ SUPPORTING = """\
 Objects these return or raise
 -----------------------------
 
-Not in ``fastgmm.__all__``, but handed to you by the names above.
+Not in ``fastgmm.__all__``, but handed to you by the names above, or their parameters.
 
 .. autosummary::
    :toctree: generated
@@ -155,6 +156,13 @@ Not in ``fastgmm.__all__``, but handed to you by the names above.
    fastgmm.persistence.ModelFileError
    fastgmm.persistence.read_header
    fastgmm.degenerate.DegenerateComponentWarning
+   fastgmm.covariance.MclustModel
+   fastgmm.covariance.ConjugatePrior
+   fastgmm.init.HierarchicalStart
+   fastgmm.hierarchical.hc_tree
+   fastgmm.hierarchical.HierarchicalTree
+   fastgmm.noise.data_hypervolume
+   fastgmm.errors.EmptyComponentError
 """
 
 

@@ -145,16 +145,13 @@ def _summary(model):
 
     if isinstance(model, GaussianMixture):
         report = mixture_report(model)
-        covariances = np.asarray(model.covariances_, dtype=np.float64)
+        from ..covariance import get_model
+
         k, d = model.means_.shape
-        if model.covariance_type == "full":
-            variances = np.diagonal(covariances, axis1=1, axis2=2)
-        elif model.covariance_type == "tied":
-            variances = np.broadcast_to(np.diagonal(covariances), (k, d))
-        elif model.covariance_type == "diag":
-            variances = covariances
-        else:
-            variances = np.broadcast_to(covariances[:, None], (k, d))
+        dense = get_model(model.covariance_type).dense(model.covariances_, k, d)
+        variances = np.diagonal(dense, axis1=1, axis2=2)
+        if getattr(model, "noise_volume_", None) is not None:
+            report["noise"] = {"weight": model.noise_weight_, "volume": model.noise_volume_}
         report["components"] = [
             {
                 "weight": float(model.weights_[i]),
@@ -222,4 +219,8 @@ def _format_summary(summary, indent):
         std = " ".join(f"{v:9.4g}" for v in c["std"][:shown])
         lines.append(f"{indent}{i:>3} {c['weight']:8.4f}  mean {mean}{more}")
         lines.append(f"{indent}{'':>3} {'':>8}  std  {std}{more}")
+    if "noise" in summary:
+        noise = summary["noise"]
+        density = f"uniform noise, density 1/{noise['volume']:.6g}"
+        lines.append(f"{indent}{'-1':>3} {noise['weight']:8.4f}  {density}")
     return lines

@@ -34,7 +34,12 @@ def cmd_fit(job):
     source = open_input(job)
     GaussianMixture = import_estimators(job)
     data = _as_dtype(job, source)
-    gm = GaussianMixture(args.n_components, covariance_type=args.covariance, **_em_params(job))
+    gm = GaussianMixture(
+        args.n_components,
+        covariance_type=args.covariance,
+        **_em_params(job),
+        **_mclust_params(job),
+    )
     job.log(f"fitting {args.n_components} {args.covariance} components")
     # Passes before the initialisation: the row count of a CSV file or a converted input.
     job.progress.phase("counting rows", numbered=False)
@@ -83,6 +88,7 @@ def cmd_select(job):
             n_init=n_init,
             random_state=seed,
             **params,
+            **_mclust_params(job),
         )
     best = result.best_estimator_
     rows = [_plain_record(r) for r in result.results_]
@@ -100,6 +106,8 @@ def cmd_select(job):
     job.report["criterion"] = args.criterion
     job.report["model"] = report
     print(_format_table(rows, chosen, args.criterion), file=job.result_stream)
+    if len(result.covariance_types) > 1 and len(result.n_components_grid) > 1:
+        print(_format_grid(result, args.criterion), file=job.result_stream)
     print(f"best: {_describe_fit(report)}", file=job.result_stream)
     if args.strict and not best.converged_:
         return _not_converged(job, "the best model")
@@ -155,6 +163,48 @@ def _format_table(rows, best, criterion):
             line += f"  error: {r['error']}"
         lines.append(line)
     return "\n".join(lines)
+
+
+def _format_grid(result, criterion, n_best=3):
+    """The criterion as a K x covariance-type table with the best three, as mclust's summary
+    prints ``mclustBIC``; with fastgmm's sign."""
+    table = result.criterion_table(criterion)
+    name = criterion.upper()
+    types = result.covariance_types
+    width = max(10, *(len(t) + 1 for t in types))
+    lines = [
+        f"{name} by K and covariance type (lower is better; R's mclust prints these values "
+        "negated, higher is better):",
+        f"{'K':>4}" + "".join(f"{t:>{width}}" for t in types),
+    ]
+    for k, row in zip(result.n_components_grid, table):
+        cells = "".join(f"{'NA' if not np.isfinite(v) else format(v, '.2f'):>{width}}" for v in row)
+        lines.append(f"{k:>4}{cells}")
+    order = [i for i in np.argsort(table, axis=None) if np.isfinite(table.flat[i])][:n_best]
+    best = table.flat[order[0]]
+    tops = []
+    for i in order:
+        k, j = np.unravel_index(i, table.shape)
+        value = table.flat[i]
+        tops.append(
+            f"{types[j]},{result.n_components_grid[k]} = {value:.2f}"
+            + ("" if value == best else f" (+{value - best:.2f})")
+        )
+    lines.append(f"Best {name} values: " + "; ".join(tops))
+    return "\n".join(lines)
+
+
+def _mclust_params(job):
+    """``prior``, ``noise_init`` and ``convergence`` from the command line."""
+    args = job.args
+    params = {"prior": args.prior, "convergence": args.convergence}
+    if args.noise_init is not None:
+        try:
+            mask = np.load(args.noise_init, allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"--noise-init: cannot read {args.noise_init!r} ({exc})") from None
+        params["noise_init"] = mask
+    return params
 
 
 def _cell(record, key, width, fmt):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 
 from .. import __version__
-from .._names import COVARIANCE_TYPES, INIT_METHODS, SKLEARN_COVARIANCE_TYPES
+from .._names import COVARIANCE_ALIASES, COVARIANCE_TYPES, INIT_METHODS, SKLEARN_COVARIANCE_TYPES
 
 _DESCRIPTION = """\
 Gaussian mixture models for large data, from the command line.
@@ -122,11 +122,17 @@ def _k_or_bic(text):
 
 
 def _covariance_list(text):
-    types = [t.strip() for t in text.split(",") if t.strip()]
+    types = [
+        name
+        for t in text.split(",")
+        if t.strip()
+        for name in COVARIANCE_ALIASES.get(t.strip(), (t.strip(),))
+    ]
     bad = [t for t in types if t not in COVARIANCE_TYPES]
     if bad or not types:
         raise argparse.ArgumentTypeError(
-            f"covariance types must be among {', '.join(COVARIANCE_TYPES)}, got {text!r}"
+            f"covariance types must be among {', '.join(COVARIANCE_TYPES)} (or the groups "
+            f"{', '.join(COVARIANCE_ALIASES)}), got {text!r}"
         )
     return list(dict.fromkeys(types))
 
@@ -195,16 +201,22 @@ def _add_em(parser, *, covariance_list=False):
     if covariance_list:
         group.add_argument(
             "--covariance",
+            "--covariance-type",
+            "--models",
+            dest="covariance",
             type=_covariance_list,
             # scikit-learn's four, not every accepted type: the default grid stays what its
             # help says when more covariance models are added.
             default=list(SKLEARN_COVARIANCE_TYPES),
             metavar="TYPES",
-            help="comma-separated covariance types to try (default: scikit-learn's four)",
+            help="comma-separated covariance types to try, or 'mclust' for mclust's fourteen "
+            "models (default: scikit-learn's four)",
         )
     else:
         group.add_argument(
             "--covariance",
+            "--covariance-type",
+            dest="covariance",
             choices=COVARIANCE_TYPES,
             default="full",
             help="covariance type (default: full)",
@@ -242,6 +254,27 @@ def _add_em(parser, *, covariance_list=False):
         "--strict",
         action="store_true",
         help="exit with code 3, writing nothing, if the fit did not converge",
+    )
+
+
+def _add_mclust(parser):
+    group = parser.add_argument_group("mclust options")
+    group.add_argument(
+        "--prior",
+        choices=("default",),
+        help="MAP estimates under mclust's conjugate prior with its default hyperparameters "
+        "(mclust's models EII VII EEI VEI EVI VVI EEE EEV VEV VVV)",
+    )
+    group.add_argument(
+        "--noise-init",
+        metavar="MASK.npy",
+        help="add a uniform noise component; the .npy boolean mask marks the rows it starts with",
+    )
+    group.add_argument(
+        "--convergence",
+        choices=("sklearn", "mclust"),
+        default="sklearn",
+        help="'mclust': mclust's relative test on the log-likelihood (default: sklearn)",
     )
 
 
@@ -283,24 +316,28 @@ def build_parser():
         "examples:\n"
         "  fastgmm fit data.npy -k 5 --out model.npz\n"
         "  fastgmm fit data.csv --columns x,y -k 3 --covariance diag --seed 0 --out m.npz\n"
-        "  fastgmm fit big.h5:/X -k 8 --dtype float32 --threads 8 --json --strict --out m.npz",
+        "  fastgmm fit big.h5:/X -k 8 --dtype float32 --threads 8 --json --strict --out m.npz\n"
+        "  fastgmm fit data.npy -k 3 --covariance-type VEV --init hc --out m.npz",
     )
     _add_input(p)
     p.add_argument("-k", "--n-components", type=_positive_int, required=True, metavar="K")
     p.add_argument("--out", required=True, metavar="MODEL", help="model file to write (.npz)")
     _add_em(p)
+    _add_mclust(p)
     _add_common(p)
 
     p = _command(
         subparsers,
         "select",
-        "choose the number of components and covariance type by BIC or AIC",
+        "choose the number of components and covariance type by BIC, AIC or ICL",
         "examples:\n"
         "  fastgmm select data.npy -k 1:10 --out best.npz\n"
         "  fastgmm select data.parquet -k 2,4,8,16 --covariance full,diag --criterion aic "
-        "--out best.npz\n\n"
+        "--out best.npz\n"
+        "  fastgmm select data.npy -k 1:9 --models mclust --init hc --out best.npz\n\n"
         "The criterion table is printed (stdout; stderr with --json, where it is also in the "
-        "JSON as 'results').",
+        "JSON as 'results'). Lower is better, as in scikit-learn: R's mclust prints BIC and ICL "
+        "negated (higher is better).",
     )
     _add_input(p)
     p.add_argument(
@@ -311,9 +348,10 @@ def build_parser():
         metavar="RANGE",
         help="component counts: 1:10 (inclusive), 2,4,8 or 5 (default: 1:10)",
     )
-    p.add_argument("--criterion", choices=("bic", "aic"), default="bic")
+    p.add_argument("--criterion", choices=("bic", "aic", "icl"), default="bic")
     p.add_argument("--out", required=True, metavar="MODEL", help="best model file to write")
     _add_em(p, covariance_list=True)
+    _add_mclust(p)
     _add_common(p)
 
     p = _command(

@@ -29,8 +29,9 @@ def cmd_warmup(job):
     wide = getattr(stats, "FEATURE_MAP_MAX_FULL", 32) + 1
     # scikit-learn's four covariance types: the kernels serve every model through the shape of
     # its factors, and these four give each kernel its argument types.
+    # mclust's hierarchical start and EVE's compiled orientation loop ride on a small problem.
     problems = [
-        (2, list(zip(INIT_METHODS, SKLEARN_COVARIANCE_TYPES))),
+        (2, [*zip(INIT_METHODS, SKLEARN_COVARIANCE_TYPES), ("hc", "EVE")]),
         (wide, [("kmeans", "full"), ("random", "tied")]),
     ]
     with _timing.KernelClock(job) as clock, job.timed("warmup"):

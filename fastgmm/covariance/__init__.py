@@ -6,25 +6,41 @@ attributes (see :class:`CovarianceModel`). The EM loop, the initialisation, the 
 and the kernels are shared by every model, so a new model is one new object here.
 
 scikit-learn's four types keep scikit-learn's attribute shapes: 'full', 'tied', 'diag' and
-'spherical'.
+'spherical'. mclust's fourteen models (:class:`MclustModel`: 'EII' ... 'VVV', among them
+'VII', 'VVI', 'EEE' and 'VVV', the same maths as scikit-learn's four) have (K, D, D)
+attributes and their decomposition into volumes, shapes and orientations; 'VVE_mclust' is
+mclust 6.0.0's own VVE step (see :class:`MclustModel`).
 """
 
 from __future__ import annotations
 
-from .._names import COVARIANCE_TYPES
+from .._names import COVARIANCE_TYPES, MCLUST_MODELS, MCLUST_VARIANTS
 from ._base import CovarianceModel, cholesky_factors, precisions_cholesky_of
+from ._mclust import MclustModel, mclust_models
+from ._mclust_msteps import PRIOR_MODELS, ConjugatePrior, Decomposition
 from ._sklearn import Diag, Full, Spherical, Tied
 
 __all__ = [
     "COVARIANCE_TYPES",
+    "PRIOR_MODELS",
+    "ConjugatePrior",
     "CovarianceModel",
+    "Decomposition",
+    "MclustModel",
     "cholesky_factors",
     "get_model",
     "precisions_cholesky_of",
 ]
 
 _REGISTRY: dict[str, CovarianceModel] = {
-    model.name: model for model in (Full(), Tied(), Diag(), Spherical())
+    model.name: model
+    for model in (
+        Full(),
+        Tied(),
+        Diag(),
+        Spherical(),
+        *mclust_models(MCLUST_MODELS + MCLUST_VARIANTS),
+    )
 }
 
 

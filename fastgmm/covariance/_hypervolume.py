@@ -94,10 +94,22 @@ def hypervolume(X) -> float:
     centred = X - X.mean(axis=0)
     scores = centred @ principal_axes(centred.T @ centred)
     pc_box = box_volume(scores.min(axis=0), scores.max(axis=0))
+    return smaller_volume(box, pc_box, X.shape[1])
+
+
+def smaller_volume(box: float, pc_box: float, n_features: int) -> float:
+    """The smaller of the two boxes' volumes, refused unless positive and finite.
+
+    Examples
+    --------
+    >>> from fastgmm.covariance._hypervolume import smaller_volume
+    >>> smaller_volume(12.0, 7.5, 2)
+    7.5
+    """
     volume = min(box, pc_box)
     if not (np.isfinite(volume) and volume > 0):
         raise ValueError(
-            f"the data's hypervolume is {volume}: the rows do not span {X.shape[1]} dimensions "
+            f"the data's hypervolume is {volume}: the rows do not span {n_features} dimensions "
             "(a constant column?) or their ranges overflow; a uniform noise density needs a "
             "positive, finite volume"
         )
