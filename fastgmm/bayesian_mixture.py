@@ -303,9 +303,11 @@ covariance_prior_
                 self._check_priors(ArrayChunks(rows, weights), resolve_n_threads(self.n_jobs))
         return self._partial_fit(X, sample_weight, StochasticVariational)
 
-    def _fit_provider(self, provider) -> None:
+    def _provider_for_fit(self, X, sample_weight):
+        # The priors are the data's (one pass) before any initialisation draws from them.
+        provider = super()._provider_for_fit(X, sample_weight)
         self._check_priors(provider, resolve_n_threads(self.n_jobs))
-        super()._fit_provider(provider)
+        return provider
 
     # --------------------------------------------------------------------------- priors
     def _check_priors(self, provider, n_threads) -> None:
