@@ -42,13 +42,9 @@ RTOL = 1e-8
 def _data(n_per=120, seed=0):
     """Three clusters in 3-D, one of them elongated; far from the origin in one feature."""
     rng = np.random.RandomState(seed)
-    return np.vstack(
-        [
-            rng.randn(n_per, 3) + [0.0, 0.0, 10.0],
-            rng.randn(n_per, 3) * [2.0, 0.3, 0.5] + [5.0, 5.0, 10.0],
-            rng.randn(n_per, 3) + [0.0, 6.0, 13.0],
-        ]
-    )
+    centres = np.array([[0.0, 0.0, 10.0], [5.0, 5.0, 10.0], [0.0, 6.0, 13.0]])
+    scales = np.array([[1.0, 1.0, 1.0], [2.0, 0.3, 0.5], [1.0, 1.0, 1.0]])
+    return np.vstack([rng.randn(n_per, 3) * s + c for c, s in zip(centres, scales)])
 
 
 def _flat(concentration):
@@ -376,7 +372,7 @@ def test_errors_match_sklearn(params, message):
 
 def test_weights_summing_to_one_or_less_are_refused():
     X = _data()
-    with pytest.raises(ValueError, match="sum to 0.72; the default covariance_prior"):
+    with pytest.raises(ValueError, match=r"sum to 0\.72; the default covariance_prior"):
         BayesianGaussianMixture(n_components=2).fit(X, sample_weight=np.full(len(X), 0.002))
 
 
