@@ -42,7 +42,7 @@ class BayesianGaussianMixture(BaseMixture):
     10.2; Blei & Jordan 2006) then switches components the data do not need off: their weights
     shrink to the prior's. Constructor, fitted attributes, methods, warnings and error messages
     follow scikit-learn 1.9. Each iteration is one fused pass of fastgmm's E-step kernels with
-    the expected precisions (see :mod:`fastgmm.variational`), so sample weights, float32,
+    the expected precisions (see ``fastgmm.variational``), so sample weights, float32,
     streamed sources, Dask arrays, model files and :meth:`partial_fit` work as for
     :class:`~fastgmm.GaussianMixture`.
 
@@ -265,7 +265,7 @@ covariance_prior_
         counts the chunks after the first), and sets the posterior to the prior plus ``N``
         times the averages: the natural-gradient step of SVI (Hoffman et al. 2013). ``N`` is
         the total weight of the rows seen so far (see
-        :class:`fastgmm.variational.StochasticVariational`), since a stream has no data-set
+        ``fastgmm.variational.StochasticVariational``), since a stream has no data-set
         size. The first call computes the default priors from its chunk and initialises with
         ``init_params``; it needs at least ``n_components`` rows. A model fitted by :meth:`fit`
         is continued instead (with its priors).

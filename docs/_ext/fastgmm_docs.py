@@ -88,6 +88,7 @@ GALLERY_ORDER = (
     "soft_clustering",
     "gmm_vs_kmeans",
     "choosing_k",
+    "bayesian_vs_em",
     "anomaly_detection",
     "density_and_sampling",
     "digits",
