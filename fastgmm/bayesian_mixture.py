@@ -226,7 +226,7 @@ covariance_prior_
         >>> import numpy as np
         >>> from fastgmm import BayesianGaussianMixture
         >>> X = np.random.default_rng(0).normal(size=(300, 2))
-        >>> bgm = BayesianGaussianMixture(n_components=3, random_state=0).fit(X)
+        >>> bgm = BayesianGaussianMixture(n_components=3, max_iter=500, random_state=0).fit(X)
         >>> bgm.converged_, round(float(bgm.weights_.sum()), 12)
         (True, 1.0)
         """
@@ -249,7 +249,7 @@ covariance_prior_
         >>> X = np.vstack([np.zeros((50, 1)), np.full((50, 1), 9.0)])
         >>> X += np.random.default_rng(0).normal(size=X.shape)
         >>> labels = BayesianGaussianMixture(n_components=2, random_state=0).fit_predict(X)
-        >>> len(set(labels[:50])), len(set(labels[50:])), labels[0] != labels[-1]
+        >>> len(set(labels[:50])), len(set(labels[50:])), bool(labels[0] != labels[-1])
         (1, 1, True)
         """
         data = self._fit(X, sample_weight)
@@ -285,12 +285,12 @@ covariance_prior_
         >>> import numpy as np
         >>> from fastgmm import BayesianGaussianMixture
         >>> rng = np.random.default_rng(0)
-        >>> bgm = BayesianGaussianMixture(n_components=4, random_state=0)
+        >>> bgm = BayesianGaussianMixture(n_components=2, random_state=0)
         >>> for _ in range(30):
         ...     labels = rng.integers(2, size=400)
         ...     bgm = bgm.partial_fit(rng.normal(size=(400, 2)) + 8.0 * labels[:, None])
-        >>> int((bgm.weights_ > 0.05).sum()), bgm.n_iter_
-        (2, 30)
+        >>> np.sort(bgm.means_[:, 0]).round(1), bgm.n_iter_
+        (array([0., 8.]), 30)
         """
         if getattr(self, "_online", None) is None and not hasattr(self, "means_"):
             rows = validate_rows(self, X, reset=True)
@@ -523,7 +523,8 @@ covariance_prior_
         --------
         >>> import numpy as np
         >>> from fastgmm import BayesianGaussianMixture
-        >>> X = np.array([[0.0], [0.3], [-0.2], [9.0], [9.4], [8.8]])
+        >>> rng = np.random.default_rng(0)
+        >>> X = np.concatenate([rng.normal(0, 1, (100, 1)), rng.normal(9, 1, (100, 1))])
         >>> bgm = BayesianGaussianMixture(n_components=2, random_state=0).fit(X)
         >>> labels = bgm.predict([[0.1], [9.1]])
         >>> bool(labels[0] != labels[1])
@@ -540,7 +541,7 @@ covariance_prior_
         >>> import numpy as np
         >>> from fastgmm import BayesianGaussianMixture
         >>> X = np.random.default_rng(0).normal(size=(100, 2))
-        >>> bgm = BayesianGaussianMixture(n_components=3, random_state=0).fit(X)
+        >>> bgm = BayesianGaussianMixture(n_components=3, max_iter=500, random_state=0).fit(X)
         >>> bgm.predict_proba(X[:4]).sum(axis=1).round(12)
         array([1., 1., 1., 1.])
         """

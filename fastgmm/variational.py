@@ -144,8 +144,9 @@ def mixture_weights(weight_concentration, prior_type: str) -> np.ndarray:
     >>> from fastgmm.variational import mixture_weights
     >>> mixture_weights(np.array([1.0, 3.0]), "dirichlet_distribution")
     array([0.25, 0.75])
+    >>> # The first stick takes half, the second half of the rest; then normalised:
     >>> mixture_weights((np.array([2.0, 1.0]), np.array([2.0, 1.0])), "dirichlet_process")
-    array([0.5, 0.5])
+    array([0.66666667, 0.33333333])
     """
     if prior_type == "dirichlet_process":
         a, b = weight_concentration
@@ -518,6 +519,16 @@ def data_moments(provider, *, full: bool, n_threads=None) -> DataMoments:
     it, and the statistics are its moments about that row, which keep their digits however far
     the data lie from the origin. ``full`` asks for the whole scatter matrix (and the second
     moment about the origin) rather than its diagonal.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastgmm.providers import ArrayChunks
+    >>> from fastgmm.variational import data_moments
+    >>> X = np.array([[1e9, 1.0], [1e9 + 2.0, 3.0]])  # far from the origin: no digits lost
+    >>> moments = data_moments(ArrayChunks(X), full=False)
+    >>> moments.mean - [1e9, 0.0], moments.scatter
+    (array([1., 2.]), array([2., 2.]))
     """
     origin = _first_row(provider)
     shift = origin[None, :]
