@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from numbers import Integral, Real
+from numbers import Real
 
 import numpy as np
 from sklearn.base import _fit_context
@@ -13,9 +13,10 @@ from sklearn.utils.validation import _check_sample_weight
 from . import streaming as _streaming
 from ._estimator import BaseMixture
 from ._jit import holds_single_threaded_blas, resolve_n_threads
-from ._names import COVARIANCE_TYPES, INIT_METHODS
+from ._names import SKLEARN_COVARIANCE_TYPES
 from .covariance import get_model
 from .init import DEFAULT_INIT_SAMPLE, initial_params
+from .mixture import GaussianMixture
 from .providers import ArrayChunks
 from .validation import check_shape, validate_rows
 from .variational import (
@@ -128,28 +129,35 @@ covariance_prior_
     2
     """
 
+    # The parameters shared with GaussianMixture take its constraints (scikit-learn's base class
+    # and fastgmm's engine options); covariance types are scikit-learn's four only.
     _parameter_constraints: dict = {
-        "n_components": [Interval(Integral, 1, None, closed="left")],
-        "covariance_type": [StrOptions(set(COVARIANCE_TYPES))],
-        "tol": [Interval(Real, 0.0, None, closed="left")],
-        "reg_covar": [Interval(Real, 0.0, None, closed="left")],
-        "max_iter": [Interval(Integral, 0, None, closed="left")],
-        "n_init": [Interval(Integral, 1, None, closed="left")],
-        "init_params": [StrOptions(set(INIT_METHODS))],
+        **{
+            name: GaussianMixture._parameter_constraints[name]
+            for name in (
+                "n_components",
+                "tol",
+                "reg_covar",
+                "max_iter",
+                "n_init",
+                "init_params",
+                "random_state",
+                "warm_start",
+                "verbose",
+                "verbose_interval",
+                "n_jobs",
+                "init_sample",
+                "learning_decay",
+                "learning_offset",
+            )
+        },
+        "covariance_type": [StrOptions(set(SKLEARN_COVARIANCE_TYPES))],
         "weight_concentration_prior_type": [StrOptions(set(PRIOR_TYPES))],
         "weight_concentration_prior": [None, Interval(Real, 0.0, None, closed="neither")],
         "mean_precision_prior": [None, Interval(Real, 0.0, None, closed="neither")],
         "mean_prior": [None, "array-like"],
         "degrees_of_freedom_prior": [None, Interval(Real, 0.0, None, closed="neither")],
         "covariance_prior": [None, "array-like", Interval(Real, 0.0, None, closed="neither")],
-        "random_state": ["random_state"],
-        "warm_start": ["boolean"],
-        "verbose": ["verbose"],
-        "verbose_interval": [Interval(Integral, 1, None, closed="left")],
-        "n_jobs": [Integral, None],
-        "init_sample": [Interval(Integral, 1, None, closed="left")],
-        "learning_decay": [Interval(Real, 0.5, 1.0, closed="right")],
-        "learning_offset": [Interval(Real, 0.0, None, closed="left")],
     }
 
     def __init__(
