@@ -77,3 +77,32 @@ def test_scaling_reports_threads_sizes_and_memory(tmp_path):
     assert "relative to smallest N=1" in lines[1]
     assert "peak during fit MB=" in lines[3] and "X MB=0.04578" in lines[3]
     assert "init in EM iterations=" in lines[4]
+
+
+def test_bayesian_compare_times_both_on_the_same_fits(tmp_path):
+    out = tmp_path / "bgm.json"
+    stdout = _run(
+        "bayesian_compare.py",
+        "--config",
+        "b",
+        "--types",
+        "diag",
+        "--n-samples",
+        "3000",
+        "--iters",
+        "2",
+        "--repeat",
+        "1",
+        "--gemm-size",
+        "256",
+        "--json",
+        str(out),
+        cwd=tmp_path,
+    )
+    result = json.loads(out.read_text())
+    (row,) = result["results"]
+    assert set(row["peers"]) == {"fastgmm", "sklearn"}
+    # Same data, same start, same iterations: the lower bounds agree (timings not asserted).
+    assert row["lower_bound_rel_diff"] < 1e-8
+    assert len(result["load_average_before"]) == 3 and result["gemm_peak_gflops"] > 0
+    assert "DGEMM peak" in stdout and "load average" in stdout
