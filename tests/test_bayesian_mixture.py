@@ -158,6 +158,28 @@ def test_warm_start_and_max_iter_zero_equal_sklearn(covariance_type):
             _assert_close(ours, theirs)
 
 
+@pytest.mark.parametrize("prior_type", PRIOR_TYPES)
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_per_row_outputs_equal_sklearn(covariance_type, prior_type):
+    X = _data(seed=4)
+    ours, theirs = _both(
+        X,
+        n_components=5,
+        covariance_type=covariance_type,
+        weight_concentration_prior_type=prior_type,
+        init_params="random",
+        random_state=0,
+    )
+    fresh = _data(n_per=30, seed=5)
+    np.testing.assert_allclose(ours.score_samples(fresh), theirs.score_samples(fresh), rtol=RTOL)
+    np.testing.assert_allclose(ours.predict_proba(fresh), theirs.predict_proba(fresh), atol=RTOL)
+    np.testing.assert_array_equal(ours.predict(fresh), theirs.predict(fresh))
+    assert np.isclose(ours.score(fresh), theirs.score(fresh), rtol=RTOL)
+    for model in (ours, theirs):  # the same draws from the same random_state
+        model.random_state = 3
+    np.testing.assert_allclose(ours.sample(50)[0], theirs.sample(50)[0], rtol=RTOL)
+
+
 def test_helpers_equal_sklearns_private_ones():
     """The replacements of the helpers whose upstream tests are deselected in the suite."""
     rng = np.random.RandomState(0)
