@@ -561,6 +561,10 @@ class _Scaled:
         self.weight_seen = 0.0
 
     def __getattr__(self, name):
+        # Only called for names not found on the instance; while copy or pickle rebuild it,
+        # ``fitter`` itself is not there yet and must not be looked up through itself.
+        if name == "fitter" or name.startswith("__"):
+            raise AttributeError(name)
         return getattr(self.fitter, name)
 
     def m_step(self, stats: SufficientStats, previous=None, **kwargs):

@@ -10,6 +10,7 @@ platforms while any error in a formula (a missing term is of relative size 1e-3 
 """
 
 import io
+import pickle
 import warnings
 from contextlib import redirect_stdout
 
@@ -360,6 +361,16 @@ def test_partial_fit_approaches_the_batch_posterior():
     nearest = np.argmin(((online.means_[:, None, :] - centres) ** 2).sum(axis=2), axis=1)
     np.testing.assert_allclose(np.bincount(nearest, online.weights_, 3), 1 / 3, atol=0.02)
     assert abs(online.score(X) - batch.score(X)) < 5e-3
+
+
+def test_a_partial_fit_sequence_survives_pickle():
+    X = _data()
+    bgm = BayesianGaussianMixture(n_components=3, random_state=0).partial_fit(X[:180])
+    again = pickle.loads(pickle.dumps(bgm))
+    for model in (bgm, again):
+        model.partial_fit(X[180:])
+    np.testing.assert_array_equal(again.means_, bgm.means_)
+    assert again._online.weight_seen == len(X)
 
 
 def test_partial_fit_needs_enough_rows_first():
