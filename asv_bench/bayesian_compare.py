@@ -17,6 +17,11 @@ covariance types. Examples::
     python asv_bench/bayesian_compare.py                       # both shapes, four types
     python asv_bench/bayesian_compare.py --config f --types diag --repeat 5
     python asv_bench/bayesian_compare.py --n-samples 20000 --iters 2 --repeat 1   # a smoke run
+    python asv_bench/bayesian_compare.py --threads 1   # both on one thread (a busy machine)
+
+``--threads 1`` holds both libraries at one thread. On a machine shared with other jobs (a load
+average above the number of cores) a parallel region waits for its slowest thread, which the
+scheduler may have descheduled; one thread each compares the code paths without that noise.
 """
 
 from __future__ import annotations
@@ -43,8 +48,9 @@ TARGETS = {"b": 30.0, "f": 15.0}  # the issue's required ratios sklearn / fastgm
 TYPES = ("full", "tied", "diag", "spherical")
 
 
-def _params(n_components, covariance_type, max_iter):
+def _params(n_components, covariance_type, max_iter, extra=None):
     return {
+        **(extra or {}),
         "n_components": n_components,
         "covariance_type": covariance_type,
         "tol": 0.0,
@@ -55,20 +61,30 @@ def _params(n_components, covariance_type, max_iter):
     }
 
 
-def _fit(cls, X, params):
+def _fit(cls, X, params, threads):
+    from threadpoolctl import threadpool_limits
+
     model = cls(**params)
-    start = time.perf_counter()
-    model.fit(X)
-    return time.perf_counter() - start, model
+    # threads=None: each library's defaults. Otherwise BLAS (scikit-learn's products) and
+    # fastgmm's kernels (n_jobs) are held at that many threads.
+    with threadpool_limits(limits=threads, user_api="blas"):
+        start = time.perf_counter()
+        model.fit(X)
+        return time.perf_counter() - start, model
 
 
-def time_per_iteration(cls, X, n_components, covariance_type, iters, repeat):
+def time_per_iteration(cls, X, n_components, covariance_type, iters, repeat, threads=None):
     """Median seconds per iteration (difference of 1 and 1 + iters iterations) and a model."""
-    _fit(cls, X, _params(n_components, covariance_type, 1))  # warm-up: caches, page faults
+    extra = {"n_jobs": threads} if threads and cls.__module__.startswith("fastgmm") else None
+
+    def params(max_iter):
+        return _params(n_components, covariance_type, max_iter, extra)
+
+    _fit(cls, X, params(1), threads)  # warm-up: caches, page faults
     samples, model = [], None
     for _ in range(repeat):
-        short, _ = _fit(cls, X, _params(n_components, covariance_type, 1))
-        long, model = _fit(cls, X, _params(n_components, covariance_type, 1 + iters))
+        short, _ = _fit(cls, X, params(1), threads)
+        long, model = _fit(cls, X, params(1 + iters), threads)
         samples.append((long - short) / iters)
     return statistics.median(samples), samples, model
 
@@ -93,7 +109,7 @@ def run(args):
             models = {}
             for label, cls in (("fastgmm", BayesianGaussianMixture), ("sklearn", SklearnBGM)):
                 median, samples, models[label] = time_per_iteration(
-                    cls, X, n_components, covariance_type, args.iters, args.repeat
+                    cls, X, n_components, covariance_type, args.iters, args.repeat, args.threads
                 )
                 timings[label] = {"seconds_per_iteration": median, "all": samples}
                 print(f"  {label:8s} {median:.4g} s/iter", flush=True)
@@ -121,7 +137,7 @@ def run(args):
     return rows
 
 
-def markdown(rows, peak, load_before, load_after):
+def markdown(rows, peak, load_before, load_after, threads="each library's default"):
     lines = [
         "| config | N | D | K | type | fastgmm s/iter | sklearn s/iter | sklearn/fastgmm "
         "| target | lower bounds rel. diff |",
@@ -140,8 +156,8 @@ def markdown(rows, peak, load_before, load_after):
     lines.append(
         "Seconds per iteration of BayesianGaussianMixture, median of repeats of (t(1 + iters) - "
         "t(1)) / iters, same data and start (random_from_data, random_state=0), tol=0. "
-        f"DGEMM peak in the same run: {peak:.1f} GFLOP/s; load average (1, 5, 15 min) "
-        f"before {load_before}, after {load_after}."
+        f"Threads: {threads}. DGEMM peak in the same run: {peak:.1f} GFLOP/s; load average "
+        f"(1, 5, 15 min) before {load_before}, after {load_after}."
     )
     return "\n".join(lines)
 
@@ -153,6 +169,12 @@ def parse_args(argv=None):
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--iters", type=int, default=3)
     parser.add_argument("--n-samples", type=int, default=None, help="override N (smoke runs)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="hold both at this many threads (BLAS and fastgmm's n_jobs); default: their own",
+    )
     parser.add_argument("--gemm-size", type=int, default=4096)
     parser.add_argument("--json", default=None, help="also write the results to this file")
     args = parser.parse_args(argv)
@@ -178,13 +200,15 @@ def main(argv=None):
         rows = run(args)
     load_after = tuple(round(x, 2) for x in os.getloadavg())
     print()
-    print(markdown(rows, peak, load_before, load_after))
+    threads = "each library's default" if args.threads is None else args.threads
+    print(markdown(rows, peak, load_before, load_after, threads))
     if args.json:
         output = {
             "machine": machine,
             "gemm_peak_gflops": peak,
             "load_average_before": load_before,
             "load_average_after": load_after,
+            "threads": args.threads,
             "results": rows,
         }
         Path(args.json).write_text(json.dumps(output, indent=2, default=float))
