@@ -80,6 +80,7 @@ numpydoc_xref_aliases = {
     "SelectionResult": "fastgmm.selection.SelectionResult",
     "ModelFileError": "fastgmm.persistence.ModelFileError",
     "GaussianMixture": "fastgmm.GaussianMixture",
+    "BayesianGaussianMixture": "fastgmm.BayesianGaussianMixture",
     "GaussianMixtureIC": "fastgmm.GaussianMixtureIC",
     "GaussianMixtureOutlierDetector": "fastgmm.GaussianMixtureOutlierDetector",
 }

@@ -27,6 +27,7 @@ SMALL_N = {
     "gmm_vs_kmeans": 600,
     "anomaly_detection": 600,
     "choosing_k": 600,
+    "bayesian_vs_em": 1500,
     "density_and_sampling": 1000,
     "out_of_core": 20_000,
     "dask_cluster": 20_000,

@@ -23,6 +23,7 @@ __version__ = "0.1.0"
 
 _PUBLIC = {
     "GaussianMixture": "fastgmm.mixture",
+    "BayesianGaussianMixture": "fastgmm.bayesian_mixture",
     "open_source": "fastgmm.sources",
     "select_model": "fastgmm.selection",
     "GaussianMixtureIC": "fastgmm.selection",

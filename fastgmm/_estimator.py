@@ -10,6 +10,7 @@ is here, once. Subclasses implement the hooks that raise ``NotImplementedError``
 from __future__ import annotations
 
 import warnings
+from numbers import Integral
 from time import time
 
 import numpy as np
@@ -20,6 +21,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from . import _events
 from ._jit import holds_single_threaded_blas, resolve_n_threads
+from .covariance import get_model
 from .degenerate import DegenerateHandler, initialise
 from .distributed import is_dask_array
 from .em import EMRun, run_em
@@ -396,6 +398,34 @@ class BaseMixture(DensityMixin, BaseEstimator):
         request = fitter.request(self._current_params(), mode=SCORE)
         [stats] = data.collect([request], n_threads=resolve_n_threads(self.n_jobs))
         return stats.mean_log_likelihood, stats.n_rows
+
+    def _score(self, X):
+        """``score``: the mean of ``score_samples`` in the input's floating dtype, as sklearn."""
+        mean, _ = self._mean_score(X)
+        dtype = getattr(X, "dtype", None)
+        return dtype.type(mean) if dtype in (np.float32, np.float64) else mean
+
+    def _sample(self, n_samples):
+        """``sample``: scikit-learn's draws from the fitted weights, means and covariances."""
+        check_is_fitted(self)
+        # numpy's multinomial would silently truncate 2.5 to 2 draws.
+        if isinstance(n_samples, bool) or not isinstance(n_samples, Integral):
+            raise TypeError(f"n_samples must be an integer, got {n_samples!r}.")
+        if n_samples < 1:
+            raise ValueError(
+                "Invalid value for 'n_samples': %d . The sampling requires at "
+                "least one sample." % (n_samples)
+            )
+        rng = check_random_state(self.random_state)
+        weights = np.asarray(self.weights_, dtype=np.float64)
+        # Initial weights (max_iter=0) follow sklearn's nk / n_samples and may exceed 1 by ulps.
+        counts = rng.multinomial(n_samples, weights / weights.sum())
+        means = np.asarray(self.means_, dtype=np.float64)
+        covs = np.asarray(self.covariances_, dtype=np.float64)
+        parts = get_model(self.covariance_type).sample(rng, means, covs, counts)
+        X = np.vstack(parts)
+        y = np.concatenate([np.full(int(n), k, dtype=np.int64) for k, n in enumerate(counts)])
+        return X, y
 
     # ------------------------------------------------------------------------ verbose
     def _print_verbose_msg_init_beg(self, n_init):

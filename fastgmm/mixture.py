@@ -6,9 +6,7 @@ from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import _fit_context
-from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted
 
 from . import criteria
 from . import streaming as _streaming
@@ -552,10 +550,7 @@ class GaussianMixture(BaseMixture):
         >>> bool(np.isclose(gm.score(X), gm.score_samples(X).mean()))
         True
         """
-        mean, _ = self._mean_score(X)
-        dtype = getattr(X, "dtype", None)
-        # As scikit-learn's score_samples(X).mean(): the input's floating dtype.
-        return dtype.type(mean) if dtype in (np.float32, np.float64) else mean
+        return self._score(X)
 
     def predict(self, X, out=None):
         """Most probable component of each sample.
@@ -640,24 +635,7 @@ class GaussianMixture(BaseMixture):
                 "known by its volume); sample the Gaussian components with a copy fitted "
                 "without noise_init."
             )
-        # numpy's multinomial would silently truncate 2.5 to 2 draws.
-        if isinstance(n_samples, bool) or not isinstance(n_samples, Integral):
-            raise TypeError(f"n_samples must be an integer, got {n_samples!r}.")
-        if n_samples < 1:
-            raise ValueError(
-                "Invalid value for 'n_samples': %d . The sampling requires at "
-                "least one sample." % (n_samples)
-            )
-        rng = check_random_state(self.random_state)
-        weights = np.asarray(self.weights_, dtype=np.float64)
-        # Initial weights (max_iter=0) follow sklearn's nk / n_samples and may exceed 1 by ulps.
-        counts = rng.multinomial(n_samples, weights / weights.sum())
-        means = np.asarray(self.means_, dtype=np.float64)
-        covs = np.asarray(self.covariances_, dtype=np.float64)
-        parts = get_model(self.covariance_type).sample(rng, means, covs, counts)
-        X = np.vstack(parts)
-        y = np.concatenate([np.full(int(n), k, dtype=np.int64) for k, n in enumerate(counts)])
-        return X, y
+        return self._sample(n_samples)
 
     # ----------------------------------------------------------- model choice
     def _n_parameters(self):

@@ -82,6 +82,7 @@ _ARRAY_KINDS = "biuf"
 # Classes a model file may hold: name -> module. Only these are ever imported or built by load().
 _CLASSES = {
     "GaussianMixture": "fastgmm.mixture",
+    "BayesianGaussianMixture": "fastgmm.bayesian_mixture",
     "GaussianMixtureIC": "fastgmm.selection",
     "GaussianMixtureOutlierDetector": "fastgmm.outliers",
 }
@@ -125,7 +126,8 @@ def save(model, path, *, metadata=None):
 
     Parameters
     ----------
-    model : GaussianMixture, GaussianMixtureIC or GaussianMixtureOutlierDetector
+    model : GaussianMixture, BayesianGaussianMixture, GaussianMixtureIC or
+        GaussianMixtureOutlierDetector
         A fitted fastgmm estimator (the exact class; subclasses are refused because
         :func:`load` could not rebuild them).
     path : str or os.PathLike
@@ -200,7 +202,8 @@ def load(path):
 
     Returns
     -------
-    model : GaussianMixture, GaussianMixtureIC or GaussianMixtureOutlierDetector
+    model : GaussianMixture, BayesianGaussianMixture, GaussianMixtureIC or
+        GaussianMixtureOutlierDetector
         Predictions are bit-identical to those of the saved model.
 
     Raises
@@ -374,7 +377,7 @@ def _encode_model(model, key, arrays, notes):
     # nested estimator's (GaussianMixtureIC._COPIED) or derived (precisions_) are rebuilt on
     # load instead, so a file cannot hold inconsistent copies.
     skipped = set(getattr(type(model), "_COPIED", ()))
-    if name == "GaussianMixture":
+    if name in ("GaussianMixture", "BayesianGaussianMixture"):
         skipped.update(_GM_DERIVED)
     attributes = {}
     for attribute in sorted(vars(model)):
@@ -732,7 +735,7 @@ def _check_gaussian_mixture(model, attributes, fail, where):
     required = (*_GM_ARRAYS, *_GM_SCALARS)
     missing = [a for a in required if a not in attributes]
     if missing:
-        fail(f"{where}: the GaussianMixture lacks fitted attributes {missing}")
+        fail(f"{where}: the {type(model).__name__} lacks fitted attributes {missing}")
     derived = [a for a in _GM_DERIVED if a in attributes]
     if derived:
         fail(f"{where}: {derived} must not be stored; they are recomputed on load")
@@ -869,6 +872,51 @@ def _check_decomposition(attributes, k, d, fail, where):
         fail(f"{where}: volumes_, shapes_ and orientations_ do not rebuild covariances_")
 
 
+_BGM_PRIORS = (
+    "weight_concentration_prior_",
+    "mean_precision_prior_",
+    "mean_prior_",
+    "degrees_of_freedom_prior_",
+    "covariance_prior_",
+)
+
+
+def _check_bayesian_mixture(model, attributes, fail, where):
+    """A GaussianMixture's checks, then the variational posterior's and the priors'."""
+    _check_gaussian_mixture(model, attributes, fail, where)
+    missing = [
+        a
+        for a in ("weight_concentration_", "mean_precision_", "degrees_of_freedom_", *_BGM_PRIORS)
+        if a not in attributes
+    ]
+    if missing:
+        fail(f"{where}: the BayesianGaussianMixture lacks fitted attributes {missing}")
+    k, d = model.n_components, attributes["n_features_in_"]
+    concentration = attributes["weight_concentration_"]
+    if model.weight_concentration_prior_type == "dirichlet_process":
+        if not (isinstance(concentration, tuple) and len(concentration) == 2):
+            fail(f"{where}: weight_concentration_ must be a pair of arrays (a_k, b_k)")
+        parts = concentration
+    else:
+        parts = (concentration,)
+    nu = attributes["degrees_of_freedom_"]
+    nu_shape = () if model.covariance_type == "tied" else (k,)
+    positive = [*(("weight_concentration_", p, (k,)) for p in parts)]
+    positive.append(("mean_precision_", attributes["mean_precision_"], (k,)))
+    positive.append(("degrees_of_freedom_", nu, nu_shape))
+    for name, value, shape in positive:
+        value = np.asarray(value) if isinstance(value, (int, float)) else value
+        if not isinstance(value, np.ndarray) or value.dtype.kind != "f" or value.shape != shape:
+            fail(f"{where}: {name} must be a float array of shape {shape}")
+        if not np.all(np.isfinite(value)) or np.any(value <= 0):
+            fail(f"{where}: {name} must be finite and positive")
+    if np.any(np.asarray(nu) <= d - 1):
+        fail(f"{where}: degrees_of_freedom_ must exceed n_features - 1 = {d - 1}")
+    mean_prior = attributes["mean_prior_"]
+    if not isinstance(mean_prior, np.ndarray) or mean_prior.shape != (d,):
+        fail(f"{where}: mean_prior_ must be an array of shape ({d},)")
+
+
 def _is_int(value):
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -943,11 +991,13 @@ def _rebuild_gaussian_mixture(model):
 
 _CHECKS = {
     "GaussianMixture": _check_gaussian_mixture,
+    "BayesianGaussianMixture": _check_bayesian_mixture,
     "GaussianMixtureIC": _check_ic,
     "GaussianMixtureOutlierDetector": _check_detector,
 }
 _REBUILD = {
     "GaussianMixture": _rebuild_gaussian_mixture,
+    "BayesianGaussianMixture": _rebuild_gaussian_mixture,
     "GaussianMixtureIC": _rebuild_ic,
     "GaussianMixtureOutlierDetector": _rebuild_detector,
 }

@@ -94,3 +94,32 @@ def test_mclust_grid_and_streamed_scripts_run(tmp_path):
     )  # fmt: skip
     report = json.loads(out.read_text())
     assert report["failed"] == [] and report["peak_rss_mb"] > 0
+
+
+def test_bayesian_compare_times_both_on_the_same_fits(tmp_path):
+    out = tmp_path / "bgm.json"
+    stdout = _run(
+        "bayesian_compare.py",
+        "--config",
+        "b",
+        "--types",
+        "diag",
+        "--n-samples",
+        "3000",
+        "--iters",
+        "2",
+        "--repeat",
+        "1",
+        "--gemm-size",
+        "256",
+        "--json",
+        str(out),
+        cwd=tmp_path,
+    )
+    result = json.loads(out.read_text())
+    (row,) = result["results"]
+    assert set(row["peers"]) == {"fastgmm", "sklearn"}
+    # Same data, same start, same iterations: the lower bounds agree (timings not asserted).
+    assert row["lower_bound_rel_diff"] < 1e-8
+    assert len(result["load_average_before"]) == 3 and result["gemm_peak_gflops"] > 0
+    assert "DGEMM peak" in stdout and "load average" in stdout

@@ -54,6 +54,7 @@ TEACHING = {
         "anomaly_detection",
         "choosing_k",
         "density_and_sampling",
+        "bayesian_vs_em",
     )
 }
 # The examples on real data that ship with scikit-learn (no download).
@@ -177,6 +178,30 @@ def test_gmm_vs_kmeans(tmp_path):
         assert any(line.startswith(row) and "|" in line for line in out.splitlines()), row
     assert numbers_after("free parameters: k-means", out) == [6, 17]
     check_png(out, tmp_path, "gmm_vs_kmeans")
+
+
+def test_bayesian_vs_em(tmp_path):
+    out = run_example("bayesian_vs_em", tmp_path, TEACHING["bayesian_vs_em"])
+    em, bayes = numbers_after("weights EM", out), numbers_after("weights Bayesian", out)
+    assert len(em) == len(bayes) == 10
+    for weights in (em, bayes):
+        assert weights == sorted(weights, reverse=True)
+        assert sum(weights) == pytest.approx(1.0, abs=6e-3)  # ten values printed to 3 decimals
+    # EM spreads the data over every component; the prior switches the six surplus ones off.
+    n_em, n_bayes, n_true = numbers_after("components above 1%: EM", out)
+    assert n_em == 10 and n_bayes == n_true == 4
+    assert max(bayes[4:]) < 0.005
+    assert "converged=True" in out
+    # Each true cluster is one component with the cluster's share of the points.
+    clusters = [line for line in out.splitlines() if line.startswith("cluster ")]
+    assert len(clusters) == 4
+    components = set()
+    for line in clusters:
+        found, weight, share, purity = numbers_after(line.split(": component")[0], line)[-4:]
+        components.add(found)
+        assert abs(weight - share) < 0.05 and purity > 95, line
+    assert len(components) == 4
+    check_png(out, tmp_path, "bayesian_vs_em")
 
 
 def test_anomaly_detection(tmp_path):

@@ -89,6 +89,7 @@ GALLERY_ORDER = (
     "gmm_vs_kmeans",
     "choosing_k",
     "mclust_models",
+    "bayesian_vs_em",
     "anomaly_detection",
     "density_and_sampling",
     "digits",
