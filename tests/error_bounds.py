@@ -295,3 +295,21 @@ def totals_tolerance(lp, resp, w, delta, mode, want_entropy, arith):
     ent_err += K * np.exp(arith.floor) * (abs(arith.floor) + 1.0)
     entropy = w @ ent_err + g_sum * (w @ np.abs((resp * log_r).sum(axis=1)))
     return float(log_lik), float(log_max), float(entropy)
+
+
+# ------------------------------------------------------------------------------- checking
+def assert_within(actual, expected, tol, name):
+    """``|actual - expected| <= tol`` everywhere (NaN fails), with the worst ratio reported."""
+    actual = np.asarray(actual, dtype=np.float64)
+    err = np.abs(actual - np.asarray(expected, dtype=np.float64))
+    tol = np.broadcast_to(np.asarray(tol, dtype=np.float64), err.shape)
+    ok = err <= tol
+    if not np.all(ok):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.where(tol > 0, err / tol, np.inf)
+        worst = np.unravel_index(np.nanargmax(np.where(ok, 0, ratio)), err.shape)
+        raise AssertionError(
+            f"{name}: {np.size(ok) - np.count_nonzero(ok)} of {np.size(ok)} entries beyond "
+            f"the bound; worst at {worst}: |error| {err[worst]:.3e} > bound {tol[worst]:.3e} "
+            f"(actual {actual[worst]!r})"
+        )

@@ -210,23 +210,6 @@ def oracle(entry, n_features, mode, weighted, about_centre):
 
 
 # ------------------------------------------------------------------------------- checking
-def assert_within(actual, expected, tol, name):
-    """``|actual - expected| <= tol`` everywhere (NaN fails), with the worst ratio reported."""
-    actual = np.asarray(actual, dtype=np.float64)
-    err = np.abs(actual - np.asarray(expected, dtype=np.float64))
-    tol = np.broadcast_to(np.asarray(tol, dtype=np.float64), err.shape)
-    ok = err <= tol
-    if not np.all(ok):
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ratio = np.where(tol > 0, err / tol, np.inf)
-        worst = np.unravel_index(np.nanargmax(np.where(ok, 0, ratio)), err.shape)
-        raise AssertionError(
-            f"{name}: {np.size(ok) - np.count_nonzero(ok)} of {np.size(ok)} entries beyond "
-            f"the bound; worst at {worst}: |error| {err[worst]:.3e} > bound {tol[worst]:.3e} "
-            f"(actual {actual[worst]!r})"
-        )
-
-
 def lp_error(prob, path, arith, *, pairs=True):
     """``Delta_ik`` of ``path`` (``'map'`` or the exact kernels) under ``arith``."""
     if path == "map":
@@ -284,7 +267,7 @@ def check_statistics(
         np.testing.assert_array_equal(stats.shift, prob.shift)
     assert stats.kind == KINDS[kind]
     assert stats.n_rows == prob.n_rows
-    assert_within(stats.weight_sum, w.sum(), eb.gamma(prob.n_rows, arith.u64) * w.sum(), "w")
+    eb.assert_within(stats.weight_sum, w.sum(), eb.gamma(prob.n_rows, arith.u64) * w.sum(), "w")
 
     lp64 = np.asarray(prob.lp, dtype=np.float64)
     if mode == "hard" and not eb.hard_margins_clear(lp64, delta):
@@ -298,7 +281,7 @@ def check_statistics(
         expected,
         tol,
     ):
-        assert_within(got, exp, t, name)
+        eb.assert_within(got, exp, t, name)
 
     if mode == "score":
         for name in ("nk", "s1", "s2"):
@@ -320,9 +303,9 @@ def check_statistics(
     if kind == "pooled" and not pooled_kernel:
         # FULL statistics summed over the components (stats.reduced): K - 1 more additions.
         tol_s2 = tol_s2.sum(axis=0, keepdims=True) * (1 + eb.gamma(N_COMPONENTS, arith.u64))
-    assert_within(stats.nk, nk, tol_nk, "nk")
-    assert_within(stats.s1, s1, tol_s1, "s1")
-    assert_within(
+    eb.assert_within(stats.nk, nk, tol_nk, "nk")
+    eb.assert_within(stats.s1, s1, tol_s1, "s1")
+    eb.assert_within(
         _upper(stats.s2, kind),
         _upper(_reduce(s2_full, kind), kind),
         _upper(tol_s2, kind),
@@ -559,8 +542,10 @@ def check_scores(prob, X, path, lse, resp, labels, lp=None):
     exact_lse = naive.log_sum_exp(lp)
     exact_resp = np.exp(lp - exact_lse[:, None])
     norm = eb.gamma(N_COMPONENTS + 8, arith.u) * (1.0 + np.abs(np.asarray(exact_lse, float)))
-    assert_within(lse, exact_lse, delta.max(axis=1) + norm, "log-likelihood")
-    assert_within(resp, exact_resp, eb.resp_error(lp64, exact_resp, delta, "soft", arith), "resp")
+    eb.assert_within(lse, exact_lse, delta.max(axis=1) + norm, "log-likelihood")
+    eb.assert_within(
+        resp, exact_resp, eb.resp_error(lp64, exact_resp, delta, "soft", arith), "resp"
+    )
     assert eb.hard_margins_clear(lp64, delta), "test data: a row's two best are within rounding"
     np.testing.assert_array_equal(labels, np.argmax(lp64, axis=1))
 
