@@ -83,7 +83,11 @@ def _random_covariances(rng, n_components, n_features):
 
 
 def _model_entry(name):
-    """Parameters of registered model ``name`` from its own M-step on random scatter."""
+    """Parameters of registered model ``name`` from its own M-step on random scatter.
+
+    Returns the kernels' layout, the means and the dense covariances (the model's own account,
+    which ``test_models_layouts_are_their_covariances`` holds the layout to).
+    """
 
     def build(rng, weights, means):
         model = get_model(name)
@@ -99,7 +103,7 @@ def _model_entry(name):
         )
         params = MixtureParams(weights, means, covariances, prec_chol, name, decomposition)
         layout = model.layout(params)
-        return layout, model.dense(covariances, n_components, n_features)
+        return layout, means, model.dense(covariances, n_components, n_features)
 
     return build
 
@@ -111,7 +115,7 @@ def _shared_rotation(rng, weights, means):
     transform = q * rng.uniform(0.7, 1.4, n_features)
     scales = rng.uniform(0.6, 1.8, size=(n_components, n_features))
     layout = SharedLayout.shared(weights, means, transform, scales, triangular=False)
-    return layout, None
+    return layout, means, None
 
 
 #: Layouts that no registered covariance model produces yet; a model that comes to produce one
@@ -156,7 +160,7 @@ def problem(entry, n_features):
     n_rows = N_ROWS[n_features]
     weights = rng.dirichlet(np.full(N_COMPONENTS, 5.0))
     means = np.ascontiguousarray(rng.normal(scale=1.5, size=(N_COMPONENTS, n_features)) + OFFSET)
-    layout, dense = ENTRIES[entry](rng, weights, means)
+    layout, means, dense = ENTRIES[entry](rng, weights, means)
     factors = np.asarray(layout.factors(), dtype=np.float64)
     precisions = np.einsum("kde,kfe->kdf", naive.ld(factors), naive.ld(factors))
     # Rows from the mixture (through its precision factors), and 1% of them 8 to 10 standard
@@ -166,7 +170,7 @@ def problem(entry, n_features):
     far = rng.random(n_rows) < 0.01
     noise[far] *= rng.uniform(8.0, 10.0, size=(far.sum(), 1)) / np.sqrt(n_features)
     steps = np.stack([np.linalg.inv(f.T) for f in factors])  # x - mu = F^-T noise
-    X = layout.means[labels] + np.einsum("nd,ned->ne", noise, steps[labels])
+    X = means[labels] + np.einsum("nd,ned->ne", noise, steps[labels])
     X32 = np.ascontiguousarray(X, dtype=np.float32)
     X64 = X32.astype(np.float64)
     if isinstance(layout, SharedLayout) and layout.transform is not None:
@@ -178,7 +182,7 @@ def problem(entry, n_features):
                 weights, factors, transform=layout.transform, scales=layout.scales
             )
     else:
-        origins = layout.means.copy()
+        origins = means.copy()
         const_mag = eb.constant_magnitude(weights, factors)
     sample_weight = rng.uniform(0.0, 2.0, n_rows)
     sample_weight[rng.choice(n_rows, 10, replace=False)] = 0.0
@@ -186,14 +190,14 @@ def problem(entry, n_features):
         X64=X64,
         X32=X32,
         weights=weights,
-        means=layout.means,
+        means=means,
         layout=layout,
         dense_covariances=dense,
         factors=factors,
         origins=origins,
         const_mag=const_mag,
-        lp=naive.log_densities(X64, weights, layout.means, precisions),
-        shift=np.ascontiguousarray(layout.means + rng.normal(scale=0.3, size=means.shape)),
+        lp=naive.log_densities(X64, weights, means, precisions),
+        shift=np.ascontiguousarray(means + rng.normal(scale=0.3, size=means.shape)),
         sample_weight=sample_weight,
         given=rng.dirichlet(np.ones(N_COMPONENTS), size=n_rows),
     )
@@ -390,6 +394,7 @@ def test_models_layouts_are_their_covariances():
     for entry in COVARIANCE_TYPES:
         for n_features in FEATURES:
             prob = problem(entry, n_features)
+            np.testing.assert_array_equal(prob.layout.means, prob.means)
             for F, cov in zip(prob.factors, prob.dense_covariances):
                 residual = np.linalg.norm(F @ F.T @ cov - np.eye(n_features), 2)
                 bound = 4 * n_features * (n_features + 1) * eb.U64 * np.linalg.cond(cov)
