@@ -121,8 +121,11 @@ def exact_path_lp_error(X, means, factors, origins, lp, const_mag, arith):
     absF = np.abs(factors)
     x_o = np.abs(X[:, None, :] - origins[None])  # (N, K, D)
     mu_o = np.abs(means - origins)  # (K, D)
-    a = np.einsum("ked,nke->nkd", absF, x_o) + np.einsum("ked,ke->kd", absF, mu_o)[None]
-    z = np.einsum("ked,nke->nkd", factors, X[:, None, :] - means[None])
+    a = (
+        np.einsum("ked,nke->nkd", absF, x_o, optimize=True)
+        + np.einsum("ked,ke->kd", absF, mu_o)[None]
+    )
+    z = np.einsum("ked,nke->nkd", factors, X[:, None, :] - means[None], optimize=True)
     M = np.einsum("nkd,nkd->nk", a, np.abs(z) + a)
     return (
         gamma(2 * n_features + 5, arith.u) * M
@@ -151,8 +154,8 @@ def map_path_lp_error(X, means, factors, pairs, lp, const_mag, arith):
     oc = np.abs(means - centre)  # (K, D)
     absP = np.einsum("kdf,kef->kde", np.abs(factors), np.abs(factors))
     B = (
-        0.5 * np.einsum("nd,kde,ne->nk", xc, absP, xc)
-        + np.einsum("nd,kde,ke->nk", xc, absP, oc)
+        0.5 * np.einsum("nd,kde,ne->nk", xc, absP, xc, optimize=True)
+        + np.einsum("nd,kde,ke->nk", xc, absP, oc, optimize=True)
         + 0.5 * np.einsum("kd,kde,ke->k", oc, absP, oc)[None]
         + const_mag[None]
     )
@@ -231,7 +234,7 @@ def statistics_tolerance(X, w, resp, eps, shift, kind, arith, *, origin=None):
     if kind == "diag":
         s2 = np.einsum("nk,nkd->kd", we + g * wr, y * y)[:, None, :]
     elif kind == "full":
-        s2 = np.einsum("nk,nkd,nke->kde", we + g * wr, y, y)
+        s2 = np.einsum("nk,nkd,nke->kde", we + g * wr, y, y, optimize=True)
     else:
         K = shift.shape[0]
         co = np.abs(shift - origin)  # (K, D)

@@ -127,7 +127,7 @@ def statistics(X, sample_weight, resp, shift):
     y = X[:, None, :] - ld(shift)[None, :, :]  # (N, K, D)
     nk = wr.sum(axis=0)
     s1 = np.einsum("nk,nkd->kd", wr, y)
-    s2 = np.einsum("nk,nkd,nke->kde", wr, y, y)
+    s2 = np.stack([(wr[:, k, None] * y[:, k]).T @ y[:, k] for k in range(wr.shape[1])])
     return nk, s1, s2
 
 
