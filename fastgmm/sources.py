@@ -513,15 +513,24 @@ def _array_source(array, batch_size, *, kind="array", name=None):
             + (f" in {name}" if name else "")
         )
     name = name or f"ndarray of shape {array.shape}"
-    dtype = _output_dtype(array.dtype, name)
+    return _sliced(
+        lambda: contextlib.nullcontext(array), kind, name, array.shape, array.dtype, batch_size
+    )
+
+
+def _sliced(opener, kind, name, shape, dtype, batch_size, chunk_rows=None):
+    """A row-sliceable source of a 2-D array of ``shape`` and ``dtype`` (see ``_SlicedSource``);
+    ``chunk_rows``, the rows of the storage's chunks, aligns the default batch size."""
+    if len(shape) != 2:
+        raise ValueError(f"expected a 2-D array (n_samples, n_features) in {name}, got {shape}")
     return _SlicedSource(
-        lambda: contextlib.nullcontext(array),
+        opener,
         kind=kind,
         name=name,
-        n_features=array.shape[1],
-        dtype=dtype,
-        n_samples=array.shape[0],
-        batch_size=batch_size or _default_batch_size(array.shape[1]),
+        n_features=shape[1],
+        dtype=_output_dtype(dtype, name),
+        n_samples=shape[0],
+        batch_size=batch_size or _default_batch_size(shape[1], chunk_rows),
     )
 
 
@@ -629,16 +638,8 @@ def _npz_source(path, member, batch_size):
     lazy = _LazyNpzMember(path, member)
     if shape is None:  # unusual header version: fall back to loading the member now
         shape, dtype = lazy.load().shape, lazy.load().dtype
-    if len(shape) != 2:
-        raise ValueError(f"expected a 2-D array (n_samples, n_features) in {name}, got {shape}")
-    return _SlicedSource(
-        lambda: contextlib.nullcontext(lazy.load()),
-        kind="npz",
-        name=name,
-        n_features=shape[1],
-        dtype=_output_dtype(dtype, name),
-        n_samples=shape[0],
-        batch_size=batch_size or _default_batch_size(shape[1]),
+    return _sliced(
+        lambda: contextlib.nullcontext(lazy.load()), "npz", name, shape, dtype, batch_size
     )
 
 
@@ -683,23 +684,14 @@ def _hdf5_source(path, member, batch_size):
         shape, dtype, chunks = ds.shape, ds.dtype, ds.chunks
 
     name = f"{path}:{member}"
-    if len(shape) != 2:
-        raise ValueError(f"expected a 2-D array (n_samples, n_features) in {name}, got {shape}")
 
     @contextlib.contextmanager
     def opener():
         with h5py.File(path, "r") as f:
             yield f[member]
 
-    return _SlicedSource(
-        opener,
-        kind="hdf5",
-        name=name,
-        n_features=shape[1],
-        dtype=_output_dtype(dtype, name),
-        n_samples=shape[0],
-        batch_size=batch_size or _default_batch_size(shape[1], chunks[0] if chunks else None),
-    )
+    chunk_rows = chunks[0] if chunks else None
+    return _sliced(opener, "hdf5", name, shape, dtype, batch_size, chunk_rows)
 
 
 def _h5_datasets(h5py, f):
@@ -728,25 +720,15 @@ def _zarr_source(path, member, batch_size):
                 f"{_list_names(sorted(root.array_keys()))}"
             )
     name = path if member is None else f"{path}:{member}"
-    shape, dtype = array.shape, np.dtype(array.dtype)
-    if len(shape) != 2:
-        raise ValueError(f"expected a 2-D array (n_samples, n_features) in {name}, got {shape}")
     # With sharding, a shard is the unit of storage I/O, so align to shards rather than chunks.
-    chunk_rows = (getattr(array, "shards", None) or array.chunks)[0]
+    chunks = getattr(array, "shards", None) or array.chunks
 
     def opener():
         node = zarr.open(path, mode="r")
         return contextlib.nullcontext(node if member is None else node[member])
 
-    return _SlicedSource(
-        opener,
-        kind="zarr",
-        name=name,
-        n_features=shape[1],
-        dtype=_output_dtype(dtype, name),
-        n_samples=shape[0],
-        batch_size=batch_size or _default_batch_size(shape[1], chunk_rows),
-    )
+    chunk_rows = chunks[0] if chunks else None
+    return _sliced(opener, "zarr", name, array.shape, np.dtype(array.dtype), batch_size, chunk_rows)
 
 
 def _parquet_source(path, batch_size, columns):

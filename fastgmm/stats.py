@@ -530,32 +530,25 @@ class SharedLayout(_Layout):
     @classmethod
     def diagonal(cls, weights, means, scales) -> SharedLayout:
         """The identity transform: ``scales`` (K, D) are the square roots of the precisions."""
-        means = np.ascontiguousarray(means, dtype=np.float64)
-        scales = np.ascontiguousarray(scales, dtype=np.float64)
-        log_det = np.log(scales).sum(axis=1)
-        origin = means.mean(axis=0)
-        return cls(
-            means,
-            _log_const(weights, means.shape[1], log_det),
-            origin=origin,
-            transform=None,
-            nu=means,
-            scales=scales,
-        )
+        return cls.shared(weights, means, None, scales)
 
     @classmethod
     def shared(cls, weights, means, transform, scales, *, triangular=False) -> SharedLayout:
-        """A shared transform ``T`` (D, D) with per-component scales (K, D)."""
+        """A shared transform ``T`` (D, D), or None for the identity, with per-component scales
+        (K, D)."""
         means = np.ascontiguousarray(means, dtype=np.float64)
-        transform = np.ascontiguousarray(transform, dtype=np.float64)
         scales = np.ascontiguousarray(scales, dtype=np.float64)
         origin = means.mean(axis=0)
-        nu = np.ascontiguousarray((means - origin) @ transform)
-        if triangular:
-            log_det_t = float(np.log(np.abs(np.diagonal(transform))).sum())
-        else:
-            log_det_t = float(np.linalg.slogdet(transform)[1])
-        log_det = np.log(scales).sum(axis=1) + log_det_t
+        log_det = np.log(scales).sum(axis=1)
+        nu = means
+        if transform is not None:
+            transform = np.ascontiguousarray(transform, dtype=np.float64)
+            nu = np.ascontiguousarray((means - origin) @ transform)
+            if triangular:
+                log_det_t = float(np.log(np.abs(np.diagonal(transform))).sum())
+            else:
+                log_det_t = float(np.linalg.slogdet(transform)[1])
+            log_det = log_det + log_det_t
         return cls(
             means,
             _log_const(weights, means.shape[1], log_det),

@@ -31,8 +31,8 @@ from collections.abc import Iterator
 import numpy as np
 
 from . import _interrupts
-from .estep import chunk_statistics, score_chunk
-from .providers import ChunkedProvider
+from .estep import score_chunk
+from .providers import ChunkedProvider, evaluate
 from .sources import ChunkSource, open_source, release_pages
 from .stats import (
     DIAG,
@@ -529,15 +529,7 @@ class OnlineEM:
         """
         params = self.params
         request = self.fitter.request(params)
-        chunk = chunk_statistics(
-            X,
-            sample_weight,
-            request.layout,
-            request.shift,
-            request.kind,
-            want_entropy=request.want_entropy,
-            n_threads=n_threads,
-        )
+        chunk = evaluate(request, X, sample_weight, 0, n_threads=n_threads)
         # The kernel may take the moments about another origin (the feature-map kernel uses the
         # centre of the means); ``chunk.shift`` says which, and the running statistics follow it.
         chunk = normalised(chunk)

@@ -3,6 +3,10 @@
 float32 rows go through single-precision BLAS (the feature map, ``strmm``/``ssyrk``), while every
 sum over rows is float64. The reference for each fit is the float64 fit of the *same* numbers
 (the float32 data widened), so that the only difference is the arithmetic, not the data.
+
+These are the fit-level checks and the rules that choose the arithmetic. Each kernel path in
+single precision, widened, and after an overflow is checked against the oracle in
+``tests/test_kernels.py``.
 """
 
 import warnings

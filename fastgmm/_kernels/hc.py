@@ -111,10 +111,7 @@ def merged_cost(counts, means, scatters, a, b, reg, beta, work, diff):
         for c in range(r + 1):
             work[r, c] = scatters[a, r, c] + scatters[b, r, c] + between * diff[r] * diff[c]
         trace += work[r, r]
-    det = 0.0
-    if n_ab > n_features:
-        det = scaled_det(work, n_features, n_ab)
-    return n_ab * np.log(det + (beta * trace + reg) / n_ab)
+    return scatter_cost(work, trace, n_ab, reg, beta)
 
 
 @inline
@@ -126,6 +123,15 @@ def cluster_cost(n_rows, scatter, reg, beta, work):
         for c in range(r + 1):
             work[r, c] = scatter[r, c]
         trace += scatter[r, r]
+    return scatter_cost(work, trace, n_rows, reg, beta)
+
+
+@inline
+def scatter_cost(work, trace, n_rows, reg, beta):
+    """``n log(det(W / n) + (beta tr W + reg) / n)`` for a cluster of ``n_rows`` rows whose scatter
+    ``W`` has its lower triangle in ``work`` (overwritten) and trace ``trace``; the determinant
+    counts as 0 when ``n_rows <= p``."""
+    n_features = work.shape[0]
     det = 0.0
     if n_rows > n_features:
         det = scaled_det(work, n_features, n_rows)

@@ -743,25 +743,35 @@ def _usable(volumes):
 def _vei(counts, w, previous, tol, max_iter):
     # Celeux & Govaert (1995), model [λ_k B]: alternate λ_k = tr(W_k B⁻¹)/(n_k d) and
     # B ∝ diag(Σ_k W_k/λ_k), each the exact minimiser given the other.
-    d = w.shape[1]
     if previous is None:
         pooled = w.sum(axis=0)
         shape, lam_old, shape_old = pooled / _geomean(pooled), None, None
     else:
         shape, lam_old, shape_old = previous.shapes[0], previous.volumes, previous.shapes[0]
+    lam, shape, iteration, converged = _volumes_and_shape(
+        counts, w, shape, lam_old, shape_old, tol, max_iter
+    )
+    return lam, np.broadcast_to(shape, w.shape), None, iteration, converged
+
+
+def _volumes_and_shape(counts, diagonals, shape, lam_old, shape_old, tol, max_iter):
+    """VEI's and VEV's alternation, from ``shape``: λ_k = Σ_d (diagonals_kd / A_d) / (n_k d), then
+    A ∝ Σ_k diagonals_k / λ_k with det A = 1 (``diagonals``: diag(W_k) for VEI, the eigenvalues
+    Ω_k of W_k for VEV). Returns λ, A, the iterations and whether they converged."""
+    d = diagonals.shape[1]
     change, iteration = np.inf, 0
     while iteration < max_iter:
         iteration += 1
-        lam = (w / shape).sum(axis=1) / (counts * d)
+        lam = (diagonals / shape).sum(axis=1) / (counts * d)
         if not _usable(lam):
             break
-        s = (w / lam[:, None]).sum(axis=0)
+        s = (diagonals / lam[:, None]).sum(axis=0)
         shape = s / _geomean(s)
         change = max(_relative_change(lam, lam_old), _relative_change(shape, shape_old))
         if change <= tol:
             break
         lam_old, shape_old = lam, shape
-    return lam, np.broadcast_to(shape, w.shape), None, iteration, bool(change <= tol)
+    return lam, shape, iteration, bool(change <= tol)
 
 
 def _eee(counts, pooled, previous, tol, max_iter):
@@ -912,26 +922,16 @@ def _vev(counts, W, previous, tol, max_iter):
     # decreasing order, matched with A's), then alternate λ_k = tr(Ω_k A⁻¹)/(n_k d) and
     # A ∝ Σ_k Ω_k/λ_k.
     omega, vectors = _eigh_desc(W)
-    d = W.shape[1]
     if previous is None:
         s = omega.sum(axis=0)
         shape, lam_old, shape_old = s / _geomean(s), None, None
     else:
         shape = np.sort(previous.shapes[0])[::-1]
         lam_old, shape_old = previous.volumes, shape
-    change, iteration = np.inf, 0
-    while iteration < max_iter:
-        iteration += 1
-        lam = (omega / shape).sum(axis=1) / (counts * d)
-        if not _usable(lam):
-            break
-        s = (omega / lam[:, None]).sum(axis=0)
-        shape = s / _geomean(s)
-        change = max(_relative_change(lam, lam_old), _relative_change(shape, shape_old))
-        if change <= tol:
-            break
-        lam_old, shape_old = lam, shape
-    return lam, np.broadcast_to(shape, omega.shape), vectors, iteration, bool(change <= tol)
+    lam, shape, iteration, converged = _volumes_and_shape(
+        counts, omega, shape, lam_old, shape_old, tol, max_iter
+    )
+    return lam, np.broadcast_to(shape, omega.shape), vectors, iteration, converged
 
 
 def _evv(counts, W, previous, tol, max_iter):
