@@ -77,3 +77,21 @@ def test_scaling_reports_threads_sizes_and_memory(tmp_path):
     assert "relative to smallest N=1" in lines[1]
     assert "peak during fit MB=" in lines[3] and "X MB=0.04578" in lines[3]
     assert "init in EM iterations=" in lines[4]
+
+
+def test_compare_times_each_covariance_type_on_blobs_with_its_floor(tmp_path):
+    out = tmp_path / "out.json"
+    stdout = _run(
+        "compare.py",
+        *("--shape", "3000,3,2", "--data", "blobs", "--covariance-type", "tied,spherical"),
+        *("--peers", "kmeans", "--iters", "2", "--repeat", "1", "--gemm-size", "256"),
+        *("--json", str(out)),
+        cwd=tmp_path,
+    )
+    results = json.loads(out.read_text())["results"]
+    assert [r["covariance_type"] for r in results] == ["tied", "spherical"]
+    for result in results:
+        assert result["data"] == "blobs"
+        assert set(result["peers"]) == {"fastgmm", "kmeans"}
+        assert result["floor_seconds"] > 0 and result["fastgmm_over_floor"] > 0
+    assert "x the floor of" in stdout and "GB/s" in stdout
