@@ -297,6 +297,7 @@ def _run_kernel(path, X, sample_weight, layout, shift, kind, mode, resp, want_en
         mode,
         kind,
         want_entropy,
+        (layout.unit_scale_products(X.dtype), kind == POOLED),
         n_slots_for(n_samples, n_components, per_component + n_components, block),
         block,
         n_threads=n_threads,

@@ -554,6 +554,24 @@ class SharedLayout(_Layout):
     def is_diagonal(self) -> bool:
         return self.transform is None
 
+    def unit_scale_products(self, dtype=np.float64) -> bool:
+        """Whether the shared kernels may take the distances as products (``nu_k . y``).
+
+        Only for a transform with unit scales (tied), and while the transformed means lie
+        within the feature map's spread of the origin (``|nu_k|^2`` in their own variances: the
+        expansion ``|y|^2 - 2 nu_k . y + |nu_k|^2`` loses ``eps |nu_k|^2``, see
+        :func:`fastgmm._kernels.blocks.unit_scale_log_prob`).
+        """
+        if self.transform is None or not np.all(self.scales == 1.0):
+            return False
+        spread = float(np.max(np.einsum("kd,kd->k", self.nu, self.nu)))
+        limit = (
+            FEATURE_MAP_MAX_SPREAD_FLOAT32
+            if np.dtype(dtype) == np.float32
+            else FEATURE_MAP_MAX_SPREAD
+        )
+        return spread <= limit
+
     def kernel_tuple(self):
         """The ``layout`` argument of the shared kernels."""
         transform = np.empty((0, 0)) if self.transform is None else self.transform
