@@ -732,7 +732,17 @@ def load_features(X, start, n_rows, centre, pairs, phi):
     operation over the block's rows (measured on D=8: 3x faster than filling row by row).
     """
     n_features = X.shape[1]
-    for i in range(n_rows):
+    # Through a tile, as load_block (measured on D=24 diag, one thread: 44 -> 25 ns per row).
+    tile = np.empty((_TILE, n_features), phi.dtype)
+    full = n_rows - n_rows % _TILE
+    for i0 in range(0, full, _TILE):
+        for t in range(_TILE):
+            for d in range(n_features):
+                tile[t, d] = X[start + i0 + t, d] - centre[d]
+        for d in range(n_features):
+            for t in range(_TILE):
+                phi[d, i0 + t] = tile[t, d]
+    for i in range(full, n_rows):
         for d in range(n_features):
             phi[d, i] = X[start + i, d] - centre[d]
     f = n_features
