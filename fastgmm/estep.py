@@ -35,6 +35,7 @@ from .stats import (
     FactorLayout,
     SharedLayout,
     SufficientStats,
+    pooled_about,
     pooled_second_moment,
 )
 
@@ -297,6 +298,14 @@ def _run_kernel(
     if not isinstance(layout, SharedLayout):
         raise ValueError("The shared path needs a SharedLayout.")
     block = block_rows_for(n_features, not layout.is_diagonal or kind != DIAG, X.itemsize)
+    unit_products = layout.unit_scale_products(X.dtype, n_samples)
+    # Pooled moments about the layout's origin within the same spread limit as the products
+    # (float64's t**2 <= 1e4, see accumulate_pooled_origin). Single precision keeps the
+    # moments about the shifts, whose products lose only t ulps, and moves them to the origin
+    # afterwards in float64, so every chunk of one layout returns moments about one point
+    # whatever its dtype or fallback (statistics only add about equal shifts).
+    origin_layout = kind == POOLED and layout.triangular and layout.unit_scale_products()
+    about_origin = origin_layout and X.dtype == np.float64
     per_component = 1 + n_features + (n_features if kind == DIAG else n_features**2)
     nk, s1, s2, pairs, totals, weight_sum = shared_statistics(
         X,
@@ -307,13 +316,17 @@ def _run_kernel(
         mode,
         kind,
         want_entropy,
-        (layout.unit_scale_products(X.dtype, n_samples), kind == POOLED),
+        (unit_products, kind == POOLED, about_origin),
         n_slots_for(n_samples, n_components, per_component + n_components, block),
         block,
         n_threads=n_threads,
     )
-    if kind == POOLED:
+    if kind == POOLED and not about_origin:
         s2 = pooled_second_moment(s2, pairs, shift)
+    if origin_layout and not about_origin:
+        s1, s2 = pooled_about(nk, s1, s2, shift, layout.origin)
+    if origin_layout:
+        shift = np.broadcast_to(layout.origin, shift.shape)
     return _stats(nk, s1, s2, kind, shift, totals, weight_sum, X)
 
 

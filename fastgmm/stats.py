@@ -42,6 +42,7 @@ __all__ = [
     "SharedLayout",
     "SufficientStats",
     "factor_condition",
+    "pooled_about",
     "pooled_second_moment",
     "scatter",
     "symmetrise_upper",
@@ -199,6 +200,31 @@ def pooled_second_moment(e_sum: np.ndarray, pairs: np.ndarray, shift: np.ndarray
         diff = shift[k] - shift[j]
         total[0] += np.triu(np.einsum("p,pd,pe->de", weights, diff, diff))
     return total
+
+
+def pooled_about(nk, s1, s2, shift, origin):
+    """Pooled moments about the shifts ``c_k`` moved to one ``origin`` ``o``: ``(s1, s2)``.
+
+    With ``delta_k = c_k - o``: ``s1_k + n_k delta_k`` and
+    ``s2 + sum_k (delta_k s1_k^T + s1_k delta_k^T + n_k delta_k delta_k^T)`` (``s2`` is
+    (1, D, D), upper triangle; the result is symmetric).
+
+    Examples
+    --------
+    One row at 2 in one component with shift 2: about the origin 0 its moments are 2 and 4.
+
+    >>> import numpy as np
+    >>> from fastgmm.stats import pooled_about
+    >>> s1, s2 = pooled_about(np.ones(1), np.zeros((1, 1)), np.zeros((1, 1, 1)),
+    ...                       np.array([[2.0]]), np.zeros(1))
+    >>> s1, s2
+    (array([[2.]]), array([[[4.]]]))
+    """
+    delta = shift - origin
+    moved = s1 + nk[:, None] * delta
+    cross = np.einsum("kd,ke->de", delta, s1)
+    total = symmetrise_upper(s2)[0] + cross + cross.T + np.einsum("k,kd,ke->de", nk, delta, delta)
+    return moved, total[None]
 
 
 def scatter(stats: SufficientStats, reg_covar=0.0, dtype=np.float64):

@@ -181,6 +181,7 @@ def make_blobs(
     dtype=np.float64,
     seed=0,
     scale=6.0,
+    condition=None,
     attribute_shape=None,
 ):
     """Well-separated blobs with rotated covariances, started diagonal from the data's variances.
@@ -195,6 +196,8 @@ def make_blobs(
     covariance the diagonal of the data's variances, as an initialisation from the data would
     give.
 
+    ``condition``: eigenvalues spread geometrically from 1 to ``condition`` (each component's
+    condition number, in random order) instead of uniform in [0.5, 2].
     ``attribute_shape(n_components, n_features)`` is the covariance model's attribute shape
     (default: scikit-learn's for its four names, (K, D, D) otherwise).
     """
@@ -203,7 +206,9 @@ def make_blobs(
     means = rng.normal(scale=scale, size=(n_components, n_features))
 
     def eigen():
-        return rng.uniform(0.5, 2.0, size=n_features)
+        if condition is None:
+            return rng.uniform(0.5, 2.0, size=n_features)
+        return rng.permutation(np.geomspace(1.0, condition, n_features))
 
     if covariance_type == "tied":
         q = _rotation(rng, n_features)

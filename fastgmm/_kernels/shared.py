@@ -20,13 +20,16 @@ from .blocks import (
     POOLED,
     accumulate,
     accumulate_pooled_gemm,
+    accumulate_pooled_origin,
     copy_given,
     load_block,
+    load_centred,
     load_weights,
     responsibilities,
     shared_log_prob,
     sum_slots,
     total_weight,
+    transform_centred,
     transform_rows,
     unit_scale_log_prob,
     write_row_outputs,
@@ -56,10 +59,13 @@ def shared_statistics(
         As for :func:`fastgmm._kernels.factor.factor_statistics`.
     kind : int
         ``FULL``, ``DIAG`` or ``POOLED`` (see :mod:`fastgmm._kernels.blocks`).
-    gemm : tuple of two bool
-        ``(distances, pooled)``: the distances as one matrix product per block (unit scales
-        within the spread limit, see ``unit_scale_log_prob``), and the pooled statistics as
-        three (``accumulate_pooled_gemm``); loops otherwise.
+    gemm : tuple of three bool
+        ``(distances, pooled, about_origin)``: the distances as one matrix product per block
+        (unit scales within the spread limit, see ``unit_scale_log_prob``); the pooled
+        statistics as three (``accumulate_pooled_gemm``), loops otherwise; with
+        ``about_origin`` (a triangular ``T``, within the spread limit) the pooled statistics
+        about ``origin`` for every component (``accumulate_pooled_origin``: two products, the
+        returned moments are then about ``origin``, whatever ``shift`` says).
 
     Returns
     -------
@@ -82,8 +88,10 @@ def shared_statistics(
     tot_p = np.zeros((n_slots, 3))
     sw_p = np.zeros(n_slots)
     transform_x = transform.astype(X.dtype)
-    gemm_distances, gemm_pooled = gemm
+    gemm_distances, gemm_pooled, about_origin = gemm
     gemm_pooled = gemm_pooled and kind == POOLED
+    about_origin = about_origin and gemm_pooled and triangular and not identity
+    unit = sample_weight.shape[0] == 0
     nu_x = nu.astype(X.dtype)
     offsets = np.empty(n_components)
     for k in range(n_components):
@@ -117,8 +125,29 @@ def shared_statistics(
         for b in range(p * n_blocks // n_slots, (p + 1) * n_blocks // n_slots):
             start = b * block
             n_rows = min(block, n_samples - start)
-            load_block(X, start, n_rows, xt)
             load_weights(sample_weight, start, n_rows, w)
+            if about_origin:
+                # Only the centred rows are needed: y = T^T (x - origin) and the moments.
+                load_centred(X, start, n_rows, origin, diff)
+                if mode == GIVEN:
+                    copy_given(resp_in, start, n_rows, lp)
+                else:
+                    transform_centred(diff, n_rows, transform_x, yt)
+                    if gemm_distances:
+                        unit_scale_log_prob(yt, n_rows, nu_x, offsets, lp, lpx, sq)
+                    else:
+                        shared_log_prob(yt, n_rows, nu, scales, log_const, lp, sq)
+                    soft = mode == SOFT or mode == SCORE
+                    responsibilities(
+                        lp, n_rows, soft, w, lse, mx, bits, extras, want_entropy, tot_p[p]
+                    )
+                sw_p[p] += total_weight(w, n_rows)
+                if mode != SCORE:
+                    accumulate_pooled_origin(
+                        diff, n_rows, w, unit, lp, nk_p[p], s1_p[p], s2_p[p], work, wrx, part, gram
+                    )
+                continue
+            load_block(X, start, n_rows, xt)
             if mode == GIVEN:
                 copy_given(resp_in, start, n_rows, lp)
             else:
