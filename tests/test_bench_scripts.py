@@ -46,7 +46,9 @@ def test_compare_times_fastgmm_and_sklearn_on_the_same_fits(tmp_path):
 def test_compare_float32_also_times_and_checks_own_float64(tmp_path):
     result, stdout = _compare_tiny(tmp_path, "--dtype", "float32", "--peers", "")
     assert set(result["peers"]) == {"fastgmm", "fastgmm_float64"}
-    assert result["peers"]["fastgmm_float64"]["ratio_to_fastgmm"] > 0
+    # Present, not positive: a difference of two tiny fits can come out negative on a loaded
+    # machine (the figures are never asserted, see the module docstring).
+    assert "ratio_to_fastgmm" in result["peers"]["fastgmm_float64"]
     assert result["checks"]["float32_vs_float64_lower_bound_rel_diff"] < 1e-5
     assert result["checks"]["float32_vs_float64_label_disagreement"] < 1e-3
     assert "fastgmm float64 / float32" in stdout
