@@ -31,9 +31,27 @@ Examples::
     python asv_bench/compare.py --config c --dtype float32 --peers sklearn
     python asv_bench/compare.py --config c,e --dtype float32 --peers onedal
 
+    python asv_bench/compare.py --shape 400000,24,12 --data blobs \\
+        --covariance-type full,tied,diag,spherical --peers sklearn
+    python asv_bench/compare.py --config b --covariance-type spherical,diag,full --peers kmeans
+
 With ``--dtype float32`` fastgmm is also timed on the same numbers in float64 (the last column),
 and the run checks that both fits reach the same lower bound and labels.
     python asv_bench/compare.py --predict --config c
+
+``--covariance-type`` times each listed covariance model (any registered name, see
+``fastgmm.covariance.COVARIANCE_TYPES``) on the configuration's shape; scikit-learn and oneDAL
+run only the types they have. ``--data blobs`` draws well-separated blobs with rotated
+covariances, started diagonal from the data's variances (``benchmarks.make_blobs``);
+``standard`` (the default) is the perturbed-truth data of the reference configurations.
+``--peers kmeans`` also times one Lloyd iteration of scikit-learn's ``KMeans`` on the same data,
+from the same means.
+
+**The floor.** Beside each fastgmm figure the script prints the time no implementation can beat
+on this machine: the larger of the bytes read per iteration (X once, ``N D`` items) over the
+memory bandwidth, and the arithmetic per iteration (``benchmarks.floor_flops_per_row``) over the
+GEMM peak, both measured in the same run. The bandwidth is the best of three parallel reads of a
+512 MB array with the kernels' thread count.
 """
 
 from __future__ import annotations
@@ -56,7 +74,14 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from benchmarks import REG_COVAR, fixed_work_params, flops_per_iteration, make_mixture  # noqa: E402
+from benchmarks import (  # noqa: E402
+    DATA_KINDS,
+    REG_COVAR,
+    fixed_work_params,
+    floor_flops_per_row,
+    make_data,
+    score_flops_per_row,
+)
 
 # The reference configurations of the performance issue: (n_samples, n_features, n_components,
 # covariance_type), with a default number of timed iterations (the tiny one needs more to rise
@@ -70,7 +95,8 @@ CONFIGS = {
 }
 DEFAULT_ITERS = {"a": 50, "b": 5, "c": 5, "d": 5, "e": 5}
 ONEDAL_STORAGE = {"full": "full", "diag": "diagonal"}
-PEERS = ("sklearn", "onedal")
+PEERS = ("sklearn", "onedal", "kmeans")
+SKLEARN_TYPES = ("full", "tied", "diag", "spherical")
 OPENBLAS_TUNING_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 
 
@@ -196,6 +222,30 @@ def gemm_peak(dtype, size=4096, repeat=3):
     return 2.0 * size**3 / best / 1e9
 
 
+def memory_bandwidth(n_threads=None, megabytes=512, repeat=3):
+    """Best GB/s of reading a ``megabytes`` float64 array once, split over ``n_threads`` threads.
+
+    NumPy's sum releases the GIL, so each thread streams its own contiguous part; the pairwise
+    summation does about one add per 8 bytes, far below the core's rate, so the time is the
+    memory's.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    from fastgmm._jit import default_n_threads
+
+    n_threads = n_threads or default_n_threads()
+    data = np.ones(megabytes * 2**20 // 8)
+    parts = np.array_split(data, n_threads)
+    with ThreadPoolExecutor(n_threads) as pool:
+        list(pool.map(np.sum, parts))  # warm-up: page faults
+
+        def read():
+            list(pool.map(np.sum, parts))
+
+        best = min(_timed(read) for _ in range(repeat))
+    return data.nbytes / best / 1e9
+
+
 def _timed(func):
     start = time.perf_counter()
     func()
@@ -220,6 +270,22 @@ def _fit_sklearn(mixture, max_iter):
         **fixed_work_params(mixture, max_iter=max_iter),
         init_params="random_from_data",
         random_state=0,
+    )
+    seconds = _timed(lambda: model.fit(mixture.X))
+    return seconds, model.n_iter_, model
+
+
+def _fit_kmeans(mixture, max_iter):
+    """scikit-learn's Lloyd k-means from the mixture's initial means (one job, no restarts)."""
+    from sklearn.cluster import KMeans
+
+    model = KMeans(
+        n_clusters=mixture.n_components,
+        init=mixture.means_init.astype(mixture.X.dtype),
+        n_init=1,
+        max_iter=max_iter,
+        tol=0.0,
+        algorithm="lloyd",
     )
     seconds = _timed(lambda: model.fit(mixture.X))
     return seconds, model.n_iter_, model
@@ -375,12 +441,48 @@ def _rel(a, b):
     return abs(a - b) / max(abs(b), 1e-300)
 
 
-def run_config(name, args, peak, onedal_python):
-    n_samples, n_features, n_components, ctype = CONFIGS[name]
-    n_samples = args.n_samples or n_samples
-    iters = args.iters or DEFAULT_ITERS[name]
-    mixture = make_mixture(
-        n_samples, n_features, n_components, ctype, dtype=np.dtype(args.dtype), seed=args.seed
+def _attribute_shape(ctype):
+    """The covariance model's attribute shape, for the shared initial covariances."""
+    from fastgmm.covariance import get_model
+
+    return get_model(ctype).covariance_shape
+
+
+def floor_seconds(ctype, n_samples, n_features, n_components, itemsize, peak, bandwidth):
+    """The floor of one iteration: ``(seconds, bound, bytes per row, flops per row)``."""
+    flops = floor_flops_per_row(ctype, n_features, n_components)
+    nbytes = n_features * itemsize
+    compute = n_samples * flops / (peak * 1e9)
+    memory = n_samples * nbytes / (bandwidth * 1e9)
+    if compute >= memory:
+        return compute, "flops", nbytes, flops
+    return memory, "memory", nbytes, flops
+
+
+def _config_shape(name, args):
+    if name == "shape":
+        return args.shape
+    n_samples, n_features, n_components, _ = CONFIGS[name]
+    return args.n_samples or n_samples, n_features, n_components
+
+
+def run_config(name, ctype, args, peaks, bandwidth, onedal_python):
+    n_samples, n_features, n_components = _config_shape(name, args)
+    iters = args.iters or DEFAULT_ITERS.get(name, 5)
+    dtype = np.dtype(args.dtype)
+    peak = peaks[args.dtype]
+    mixture = make_data(
+        args.data,
+        n_samples,
+        n_features,
+        n_components,
+        ctype,
+        dtype=dtype,
+        seed=args.seed,
+        attribute_shape=_attribute_shape(ctype),
+    )
+    floor, bound, bytes_per_row, flops_per_row = floor_seconds(
+        ctype, n_samples, n_features, n_components, dtype.itemsize, peak, bandwidth
     )
     row = {
         "config": name,
@@ -388,32 +490,60 @@ def run_config(name, args, peak, onedal_python):
         "n_features": n_features,
         "n_components": n_components,
         "covariance_type": ctype,
+        "data": args.data,
         "dtype": args.dtype,
         "method": args.method,
         "iters": iters,
         "repeat": args.repeat,
-        "flops_per_iteration": flops_per_iteration(ctype, n_samples, n_features, n_components),
+        "flops_per_iteration": n_samples * floor_flops_per_row(ctype, n_features, n_components),
+        "floor_seconds": floor,
+        "floor_bound": bound,
+        "floor_bytes_per_row": bytes_per_row,
+        "floor_flops_per_row": flops_per_row,
         "peers": {},
         "checks": {},
     }
     print(
-        f"[{name}] N={n_samples} D={n_features} K={n_components} {ctype} {args.dtype}: "
-        f"{args.repeat} repeats of {iters} timed iterations ({args.method})",
+        f"[{name}] N={n_samples} D={n_features} K={n_components} {ctype} {args.dtype} "
+        f"{args.data}: {args.repeat} repeats of {iters} timed iterations ({args.method})",
         flush=True,
     )
+    print(
+        f"  floor    {floor:.4g} s/iter ({bound}-bound: {bytes_per_row} B and "
+        f"{flops_per_row:.0f} flop per row against {bandwidth:.1f} GB/s and "
+        f"{peak:.0f} GFLOP/s)",
+        flush=True,
+    )
+    sklearn_type = ctype in SKLEARN_TYPES
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # ConvergenceWarning: tol=0 never converges by design
         result, ours = time_in_process(_fit_fastgmm, mixture, args.method, iters, args.repeat)
         row["peers"]["fastgmm"] = result
-        print(f"  fastgmm  {result['seconds_per_iteration']:.4g} s/iter", flush=True)
+        print(
+            f"  fastgmm  {result['seconds_per_iteration']:.4g} s/iter "
+            f"({result['seconds_per_iteration'] / floor:.2f}x the floor of {floor:.3g})",
+            flush=True,
+        )
         if mixture.X.dtype == np.float32:
-            _compare_with_own_float64(row, mixture, ours, args, iters)
+            wide_floor, *_ = floor_seconds(
+                ctype, n_samples, n_features, n_components, 8, peaks["float64"], bandwidth
+            )
+            row["float64_floor_seconds"] = wide_floor
+            _compare_with_own_float64(row, mixture, ours, args, iters, wide_floor)
         theirs = None
-        if "sklearn" in args.peers:
+        if "kmeans" in args.peers:
+            result, _ = time_in_process(_fit_kmeans, mixture, args.method, iters, args.repeat)
+            row["peers"]["kmeans"] = result
+            print(
+                f"  KMeans   {result['seconds_per_iteration']:.4g} s/iter (scikit-learn Lloyd, "
+                f"{result['n_iter']} iterations run)",
+                flush=True,
+            )
+        if "sklearn" in args.peers and sklearn_type:
             result, theirs = time_in_process(_fit_sklearn, mixture, args.method, iters, args.repeat)
             row["peers"]["sklearn"] = result
             print(f"  sklearn  {result['seconds_per_iteration']:.4g} s/iter", flush=True)
-    if "onedal" in args.peers:
+    if "onedal" in args.peers and ctype in ONEDAL_STORAGE:
         with tempfile.TemporaryDirectory(prefix="fastgmm-compare-") as workdir:
             result, error = time_onedal(
                 onedal_python, mixture, args.method, iters, args.repeat, workdir
@@ -433,6 +563,7 @@ def run_config(name, args, peak, onedal_python):
     gflops = row["flops_per_iteration"] / fast / 1e9
     row["fastgmm_gflops"] = gflops
     row["fraction_of_gemm_peak"] = gflops / peak
+    row["fastgmm_over_floor"] = fast / floor
     for peer in (*PEERS, "fastgmm_float64"):
         result = row["peers"].get(peer)
         if result and "seconds_per_iteration" in result:
@@ -455,7 +586,7 @@ def run_config(name, args, peak, onedal_python):
     return row
 
 
-def _compare_with_own_float64(row, mixture, ours, args, iters):
+def _compare_with_own_float64(row, mixture, ours, args, iters, floor):
     """Time fastgmm on the same numbers in float64; check that both fits agree.
 
     The float64 fit sees the float32 data widened, so any difference comes from the arithmetic
@@ -464,7 +595,11 @@ def _compare_with_own_float64(row, mixture, ours, args, iters):
     wide = dataclasses.replace(mixture, X=mixture.X.astype(np.float64))
     result, wide_model = time_in_process(_fit_fastgmm, wide, args.method, iters, args.repeat)
     row["peers"]["fastgmm_float64"] = result
-    print(f"  fastgmm float64  {result['seconds_per_iteration']:.4g} s/iter", flush=True)
+    print(
+        f"  fastgmm float64  {result['seconds_per_iteration']:.4g} s/iter "
+        f"({result['seconds_per_iteration'] / floor:.2f}x its floor of {floor:.3g})",
+        flush=True,
+    )
     row["checks"]["float32_vs_float64_lower_bound_rel_diff"] = _rel(
         ours.lower_bound_, wide_model.lower_bound_
     )
@@ -473,38 +608,66 @@ def _compare_with_own_float64(row, mixture, ours, args, iters):
     row["checks"]["float32_vs_float64_label_disagreement"] = 1.0 - float(np.mean(same))
 
 
-def run_predict(name, args):
-    """Scoring time of fastgmm and scikit-learn with parameters from one EM iteration each."""
-    n_samples, n_features, n_components, ctype = CONFIGS[name]
-    n_samples = args.n_samples or n_samples
-    mixture = make_mixture(
-        n_samples, n_features, n_components, ctype, dtype=np.dtype(args.dtype), seed=args.seed
+def run_predict(name, ctype, args, dgemm_peak):
+    """Scoring time of fastgmm and scikit-learn with parameters from one EM iteration each.
+
+    Scoring is float64 whatever the data's dtype, so its rate is given as a fraction of the
+    DGEMM peak: ``score_flops_per_row`` (each component's quadratic form) per row.
+    """
+    n_samples, n_features, n_components = _config_shape(name, args)
+    mixture = make_data(
+        args.data,
+        n_samples,
+        n_features,
+        n_components,
+        ctype,
+        dtype=np.dtype(args.dtype),
+        seed=args.seed,
+        attribute_shape=_attribute_shape(ctype),
     )
+    flops = n_samples * score_flops_per_row(ctype, n_features, n_components)
     print(
         f"[{name} predict] N={n_samples} D={n_features} K={n_components} {ctype} "
-        f"{args.dtype}: median of {args.repeat}",
+        f"{args.dtype} {args.data}: median of {args.repeat}; {flops / n_samples:.0f} flop per "
+        f"row, DGEMM peak {dgemm_peak:.0f} GFLOP/s",
         flush=True,
     )
+    peers = (("fastgmm", _fit_fastgmm),)
+    if ctype in SKLEARN_TYPES:
+        peers += (("sklearn", _fit_sklearn),)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        _, _, ours = _fit_fastgmm(mixture, 1)
-        _, _, theirs = _fit_sklearn(mixture, 1)
-    row = {"config": name, "n_samples": n_samples, "dtype": args.dtype, "methods": {}}
+        models = {label: fit(mixture, 1)[2] for label, fit in peers}
+    row = {
+        "config": name,
+        "n_samples": n_samples,
+        "covariance_type": ctype,
+        "dtype": args.dtype,
+        "dgemm_peak_gflops": dgemm_peak,
+        "methods": {},
+    }
     for method in ("predict_proba", "score_samples", "predict"):
         times = {}
-        for label, model in (("fastgmm", ours), ("sklearn", theirs)):
+        for label, model in models.items():
             func = getattr(model, method)
             func(mixture.X)  # warm-up
             times[label] = statistics.median(
                 _timed(lambda f=func: f(mixture.X)) for _ in range(args.repeat)
             )
-        times["ratio_sklearn_to_fastgmm"] = times["sklearn"] / times["fastgmm"]
+        times["fraction_of_dgemm_peak"] = flops / times["fastgmm"] / 1e9 / dgemm_peak
+        if "sklearn" in times:
+            times["ratio_sklearn_to_fastgmm"] = times["sklearn"] / times["fastgmm"]
         row["methods"][method] = times
         print(
-            f"  {method:14s} fastgmm {times['fastgmm']:.4g} s, sklearn {times['sklearn']:.4g} s, "
-            f"ratio {times['ratio_sklearn_to_fastgmm']:.3g}",
+            f"  {method:14s} fastgmm {times['fastgmm']:.4g} s "
+            f"({100 * times['fraction_of_dgemm_peak']:.0f}% of the DGEMM peak), "
+            f"sklearn {_fmt(times.get('sklearn'), 4)} s, "
+            f"ratio {_fmt(times.get('ratio_sklearn_to_fastgmm'))}",
             flush=True,
         )
+    if "sklearn" not in models:
+        return row
+    ours, theirs = models["fastgmm"], models["sklearn"]
     row["score_samples_max_abs_diff"] = float(
         np.max(np.abs(ours.score_samples(mixture.X) - theirs.score_samples(mixture.X)))
     )
@@ -525,24 +688,30 @@ def _fmt(value, digits=3):
     return "-" if value is None else f"{value:.{digits}g}"
 
 
-def markdown_fit_table(rows, peak_by_dtype):
+def markdown_fit_table(rows, peak_by_dtype, bandwidth):
     lines = [
-        "| config | N | D | K | type | dtype | fastgmm s/iter | sklearn s/iter | oneDAL s/iter "
-        "| sklearn/fastgmm | oneDAL/fastgmm | fastgmm GFLOP/s | % of GEMM peak "
+        "| config | N | D | K | type | data | dtype | fastgmm s/iter | floor s/iter "
+        "| fastgmm/floor | sklearn s/iter | oneDAL s/iter | KMeans s/iter "
+        "| sklearn/fastgmm | oneDAL/fastgmm | KMeans/fastgmm | fastgmm GFLOP/s | % of GEMM peak "
         "| fastgmm float64 / float32 |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         peers = row["peers"]
         sk = peers.get("sklearn", {})
         od = peers.get("onedal", {})
         own = peers.get("fastgmm_float64", {})
+        km = peers.get("kmeans", {})
         lines.append(
             f"| ({row['config']}) | {_count(row['n_samples'])} | {row['n_features']} "
-            f"| {row['n_components']} | {row['covariance_type']} | {row['dtype']} "
-            f"| {_fmt(peers['fastgmm']['seconds_per_iteration'])} "
+            f"| {row['n_components']} | {row['covariance_type']} | {row['data']} "
+            f"| {row['dtype']} | {_fmt(peers['fastgmm']['seconds_per_iteration'])} "
+            f"| {_fmt(row['floor_seconds'])} ({row['floor_bound']}) "
+            f"| {_fmt(row['fastgmm_over_floor'])} "
             f"| {_fmt(sk.get('seconds_per_iteration'))} | {_fmt(od.get('seconds_per_iteration'))} "
+            f"| {_fmt(km.get('seconds_per_iteration'))} "
             f"| {_fmt(sk.get('ratio_to_fastgmm'))} | {_fmt(od.get('ratio_to_fastgmm'))} "
+            f"| {_fmt(km.get('ratio_to_fastgmm'))} "
             f"| {_fmt(row['fastgmm_gflops'])} | {100 * row['fraction_of_gemm_peak']:.1f} "
             f"| {_fmt(own.get('ratio_to_fastgmm'))} |"
         )
@@ -558,23 +727,27 @@ def markdown_fit_table(rows, peak_by_dtype):
     lines.append("")
     lines.append(
         f"Seconds per EM iteration, median of repeats ({how}); same data and initialisation for "
-        f"every implementation, no convergence test. GFLOP/s from 2·N·K·D² (full) or 4·N·K·D "
-        f"(diag) flops per iteration; peak measured in the same run: {peaks}."
+        f"every implementation, no convergence test. GFLOP/s from the floor's flops per row "
+        f"(benchmarks.floor_flops_per_row); the floor is the larger of N·D items over the "
+        f"memory bandwidth and those flops over the GEMM peak, both measured in the same run: "
+        f"{peaks}, {bandwidth:.1f} GB/s."
     )
     return "\n".join(lines)
 
 
 def markdown_predict_table(rows):
     lines = [
-        "| config | N | dtype | method | fastgmm s | sklearn s | sklearn/fastgmm |",
-        "|---|---|---|---|---|---|---|",
+        "| config | N | type | dtype | method | fastgmm s | % of DGEMM peak | sklearn s "
+        "| sklearn/fastgmm |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         for method, times in row["methods"].items():
             lines.append(
-                f"| ({row['config']}) | {_count(row['n_samples'])} | {row['dtype']} | {method} "
-                f"| {_fmt(times['fastgmm'])} | {_fmt(times['sklearn'])} "
-                f"| {_fmt(times['ratio_sklearn_to_fastgmm'])} |"
+                f"| ({row['config']}) | {_count(row['n_samples'])} | {row['covariance_type']} "
+                f"| {row['dtype']} | {method} | {_fmt(times['fastgmm'])} "
+                f"| {100 * times['fraction_of_dgemm_peak']:.0f} | {_fmt(times.get('sklearn'))} "
+                f"| {_fmt(times.get('ratio_sklearn_to_fastgmm'))} |"
             )
     return "\n".join(lines)
 
@@ -599,9 +772,29 @@ def parse_args(argv=None):
     )
     parser.add_argument("--dtype", choices=["float64", "float32"], default="float64")
     parser.add_argument(
+        "--covariance-type",
+        default=None,
+        help="comma-separated covariance models to time on each configuration's shape (any "
+        "registered name, or 'all'; default: the configuration's own type)",
+    )
+    parser.add_argument(
+        "--data",
+        choices=DATA_KINDS,
+        default="standard",
+        help="standard: the reference configurations' perturbed-truth mixture; blobs: "
+        "well-separated centres at scale 6, rotated covariances, started diagonal from the "
+        "data's variances",
+    )
+    parser.add_argument(
+        "--shape",
+        default=None,
+        help="N,D,K: time this shape instead of the named configurations",
+    )
+    parser.add_argument(
         "--peers",
         default="sklearn,onedal",
-        help="comma-separated subset of sklearn,onedal ('' for fastgmm only)",
+        help="comma-separated subset of sklearn,onedal,kmeans ('' for fastgmm only); kmeans is "
+        "scikit-learn's Lloyd KMeans on the same data",
     )
     parser.add_argument(
         "--method",
@@ -635,13 +828,33 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if args.onedal_worker:
         return args
-    if args.config is None:
-        args.config = "c" if args.predict else "a"
-    names = list(CONFIGS) if args.config == "all" else args.config.split(",")
-    unknown = [n for n in names if n not in CONFIGS]
-    if unknown:
-        parser.error(f"unknown configuration(s) {unknown}; choose from {list(CONFIGS)} or 'all'")
+    if args.shape is not None:
+        try:
+            n, d, k = (int(float(v)) for v in args.shape.split(","))
+        except ValueError:
+            parser.error(f"--shape takes N,D,K, got {args.shape!r}")
+        args.shape = (n, d, k)
+        names = ["shape"]
+    else:
+        if args.config is None:
+            args.config = "c" if args.predict else "a"
+        names = list(CONFIGS) if args.config == "all" else args.config.split(",")
+        unknown = [n for n in names if n not in CONFIGS]
+        if unknown:
+            parser.error(
+                f"unknown configuration(s) {unknown}; choose from {list(CONFIGS)} or 'all'"
+            )
     args.configs = names
+    from fastgmm.covariance import COVARIANCE_TYPES
+
+    if args.covariance_type is None:
+        args.types = None
+    else:
+        wanted = args.covariance_type.split(",")
+        args.types = list(COVARIANCE_TYPES) if wanted == ["all"] else wanted
+        bad = [t for t in args.types if t not in COVARIANCE_TYPES]
+        if bad:
+            parser.error(f"unknown covariance type(s) {bad}; choose from {list(COVARIANCE_TYPES)}")
     args.peers = [p for p in args.peers.split(",") if p]
     bad = [p for p in args.peers if p not in PEERS]
     if bad:
@@ -681,24 +894,41 @@ def main(argv=None):
         )
 
     output = {"machine": machine, "arguments": {k: v for k, v in vars(args).items()}}
+    output["load_average"] = os.getloadavg()
+    print(f"Load average (1, 5, 15 min) at the start: {output['load_average']}")
+    dtypes = ["float64"] if args.dtype == "float64" or args.predict else ["float64", "float32"]
+    peak_by_dtype = {dtype: gemm_peak(np.dtype(dtype), args.gemm_size) for dtype in dtypes}
+    for dtype, peak in peak_by_dtype.items():
+        print(
+            f"{'D' if dtype == 'float64' else 'S'}GEMM peak ({args.gemm_size}², best of 3): "
+            f"{peak:.1f} GFLOP/s" + (f" [with {', '.join(tuned)} set]" if tuned else "")
+        )
+    output["gemm_peak_gflops"] = peak_by_dtype
+    jobs = [
+        (name, ctype)
+        for name in args.configs
+        for ctype in (args.types or [CONFIGS[name][3] if name in CONFIGS else "full"])
+    ]
     if args.predict:
-        rows = [run_predict(name, args) for name in args.configs]
+        print()
+        rows = [run_predict(name, ctype, args, peak_by_dtype["float64"]) for name, ctype in jobs]
         print()
         print(markdown_predict_table(rows))
         output["predict"] = rows
     else:
-        peak = gemm_peak(np.dtype(args.dtype), args.gemm_size)
-        peak_by_dtype = {args.dtype: peak}
-        print(
-            f"{'D' if args.dtype == 'float64' else 'S'}GEMM peak ({args.gemm_size}², best of 3): "
-            f"{peak:.1f} GFLOP/s" + (f" [with {', '.join(tuned)} set]" if tuned else "")
-        )
+        bandwidth = memory_bandwidth()
+        print(f"Memory bandwidth (512 MB read, best of 3): {bandwidth:.1f} GB/s")
         print()
-        rows = [run_config(name, args, peak, args.onedal_python) for name in args.configs]
+        rows = [
+            run_config(name, ctype, args, peak_by_dtype, bandwidth, args.onedal_python)
+            for name, ctype in jobs
+        ]
         print()
-        print(markdown_fit_table(rows, peak_by_dtype))
-        output["gemm_peak_gflops"] = peak_by_dtype
+        print(markdown_fit_table(rows, peak_by_dtype, bandwidth))
+        output["memory_bandwidth_gbs"] = bandwidth
         output["results"] = rows
+    output["load_average_at_end"] = os.getloadavg()
+    print(f"\nLoad average (1, 5, 15 min) at the end: {output['load_average_at_end']}")
     if args.json:
         Path(args.json).write_text(json.dumps(output, indent=2, default=float))
         print(f"\nwrote {args.json}")

@@ -167,7 +167,11 @@ def thread_limit(n_threads):
         yield
         return
     previous = numba.get_num_threads()
-    numba.set_num_threads(max(1, min(int(n_threads), numba.config.NUMBA_NUM_THREADS)))
+    wanted = max(1, min(int(n_threads), numba.config.NUMBA_NUM_THREADS))
+    if wanted == previous:  # two calls into Numba saved per kernel call (small fits)
+        yield
+        return
+    numba.set_num_threads(wanted)
     try:
         yield
     finally:

@@ -23,6 +23,7 @@ their digits.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 
@@ -42,6 +43,7 @@ __all__ = [
     "SharedLayout",
     "SufficientStats",
     "factor_condition",
+    "pooled_about",
     "pooled_second_moment",
     "scatter",
     "symmetrise_upper",
@@ -197,11 +199,36 @@ def pooled_second_moment(e_sum: np.ndarray, pairs: np.ndarray, shift: np.ndarray
     total = e_sum.copy()
     n_components = shift.shape[0]
     if n_components > 1:
-        k, j = np.triu_indices(n_components, 1)
+        k, j = _upper(n_components, 1)
         weights = pairs[k, j]
         diff = shift[k] - shift[j]
         total[0] += np.triu(np.einsum("p,pd,pe->de", weights, diff, diff))
     return total
+
+
+def pooled_about(nk, s1, s2, shift, origin):
+    """Pooled moments about the shifts ``c_k`` moved to one ``origin`` ``o``: ``(s1, s2)``.
+
+    With ``delta_k = c_k - o``: ``s1_k + n_k delta_k`` and
+    ``s2 + sum_k (delta_k s1_k^T + s1_k delta_k^T + n_k delta_k delta_k^T)`` (``s2`` is
+    (1, D, D), upper triangle; the result is symmetric).
+
+    Examples
+    --------
+    One row at 2 in one component with shift 2: about the origin 0 its moments are 2 and 4.
+
+    >>> import numpy as np
+    >>> from fastgmm.stats import pooled_about
+    >>> s1, s2 = pooled_about(np.ones(1), np.zeros((1, 1)), np.zeros((1, 1, 1)),
+    ...                       np.array([[2.0]]), np.zeros(1))
+    >>> s1, s2
+    (array([[2.]]), array([[[4.]]]))
+    """
+    delta = shift - origin
+    moved = s1 + nk[:, None] * delta
+    cross = np.einsum("kd,ke->de", delta, s1)
+    total = symmetrise_upper(s2)[0] + cross + cross.T + np.einsum("k,kd,ke->de", nk, delta, delta)
+    return moved, total[None]
 
 
 def scatter(stats: SufficientStats, reg_covar=0.0, dtype=np.float64):
@@ -263,6 +290,26 @@ def scatter(stats: SufficientStats, reg_covar=0.0, dtype=np.float64):
     return nk, means, covariance
 
 
+@functools.lru_cache(maxsize=64)
+def _strict_lower(n: int):
+    """Row and column indices of the strict lower triangle of an ``n x n`` matrix (cached:
+    ``np.tril_indices`` builds them through a mask each call, measured 0.1 ms per EM iteration
+    on 2 features)."""
+    rows, cols = np.tril_indices(n, -1)
+    rows.flags.writeable = False
+    cols.flags.writeable = False
+    return rows, cols
+
+
+@functools.lru_cache(maxsize=64)
+def _upper(n: int, offset: int = 0):
+    """Cached ``np.triu_indices(n, offset)`` (read-only)."""
+    rows, cols = np.triu_indices(n, offset)
+    rows.flags.writeable = False
+    cols.flags.writeable = False
+    return rows, cols
+
+
 def symmetrise_upper(s2: np.ndarray) -> np.ndarray:
     """Copy the upper triangle of each matrix onto its lower triangle (the kernels fill the
     upper triangles of full and pooled second moments).
@@ -275,8 +322,10 @@ def symmetrise_upper(s2: np.ndarray) -> np.ndarray:
     array([[1., 2.],
            [2., 3.]])
     """
-    upper = np.triu(s2)
-    return upper + np.swapaxes(np.triu(s2, 1), -1, -2)
+    rows, cols = _strict_lower(s2.shape[-1])
+    out = s2.copy()
+    out[..., rows, cols] = s2[..., cols, rows]
+    return out
 
 
 @dataclass
@@ -326,12 +375,52 @@ FEATURE_MAP_MAX_FULL = 32
 # Beyond t**2 = 1e4 (digits lost: 4) the exact kernels are used instead; that is the case of a
 # component collapsing onto a point far from the others.
 FEATURE_MAP_MAX_SPREAD = 1e4
-# float32 data go through the map in single precision (eps 6e-8), where 1e4 ulps would be a
-# relative error of 6e-4, so the map takes them only up to t**2 = 1e3, and the exact kernels
-# (moments about each mean) beyond. Measured on (c)'s data (t**2 = 436, D=32, K=32):
-# covariances within 9e-7 relative of the float64 kernels at N=8000, and 2e-7 at N=2e5 (the
-# per-block errors are independent and average out); the mean log-likelihood within 1.4e-8.
-FEATURE_MAP_MAX_SPREAD_FLOAT32 = 1e3
+# float32 data go through the map in single precision (u = 2**-24 = 6e-8) while the rounding of
+# a row's log-density stays below FLOAT32_LOG_DENSITY_ERROR (absolute, root-mean-square), and
+# that of the chunk's mean log-likelihood below FLOAT32_MEAN_ERROR (the rows' independent
+# errors over sqrt(N)), see single_precision_error. A component t standard deviations from the
+# map's centre has features and coefficients whose products are about t**2 + cond(Sigma) times
+# their sum's own size, so a
+# row near it gets log p with an error of about sqrt(n) u 2 (t**2 + cond(Sigma)) for a product of
+# n terms (the probabilistic bound of Higham and Mary, 2019, SIAM J. Sci. Comput. 41(5), with
+# lambda = 1: the root-mean-square error of a sum of n independently rounded terms). 1e-2 lets
+# D=32 reach t**2 + cond(Sigma) = 3.5e3 and D=8 1e4 (float64's own limit). The statistics'
+# errors are independent from block to block and average out. Measured, N=1e5, D=32, K=32
+# blobs fitted 5 iterations, single map against the float64 kernels: t**2 = 1655 (cond 110):
+# covariances 1.5e-6 relative, means 7e-7 standard deviations, lower bound 1.2e-7; t**2 = 3725:
+# 4.1e-6, 8.8e-7, 3.7e-8; t**2 = 6624: 7.6e-6, 1.0e-6, 2.4e-8. The earlier limit,
+# t**2 + cond(Sigma) <= 1e3 whatever D, sent (c)'s blobs (t**2 ~ 1150) to the per-component
+# single-precision kernels, which cost more than float64's map (1.74 s against 0.92 s).
+FLOAT32_LOG_DENSITY_ERROR = 1e-2
+# The bound on the mean over a chunk's N rows: 1e-5 absolute (3e-7 relative on a lower bound of
+# -30), which keeps a 1500-row float32 fit's lower bounds within 1e-6 of float64's (tested).
+FLOAT32_MEAN_ERROR = 1e-5
+_FLOAT32_UNIT_ROUNDOFF = 2.0**-24
+
+
+def _single_precision_bounded(error: float, n_rows) -> bool:
+    """Whether a row's rounding ``error`` is within both single-precision bounds."""
+    if error > FLOAT32_LOG_DENSITY_ERROR:
+        return False
+    return n_rows is None or error <= FLOAT32_MEAN_ERROR * math.sqrt(max(n_rows, 1))
+
+
+def single_precision_error(spread: float, cond_sigma: float, n_terms: int) -> float:
+    """The root-mean-square rounding of a row's log-density from single-precision products.
+
+    ``spread`` is ``t**2`` (the means' squared distance from the expansion's centre in their
+    own variances), ``cond_sigma`` the covariances' condition number and ``n_terms`` the
+    length of each product (see ``FLOAT32_LOG_DENSITY_ERROR``).
+
+    Examples
+    --------
+    >>> from fastgmm.stats import single_precision_error
+    >>> round(single_precision_error(1000.0, 100.0, 561) * 1e3, 2)  # D=32, full: 561 features
+    3.11
+    """
+    return math.sqrt(n_terms) * _FLOAT32_UNIT_ROUNDOFF * 2.0 * (spread + cond_sigma)
+
+
 # Single-precision products lose about cond ulps: cond(U_k) for a triangular product (U_k^T
 # (x - mu_k)) and cond(Sigma_k) = cond(U_k)**2 for the feature map, whose coefficients are the
 # precisions themselves. float32 data are multiplied in single precision only while that stays
@@ -389,7 +478,7 @@ class FeatureMap:
         s1 = packed[:, :n_features].copy()
         if self.pairs:
             s2 = np.zeros((n_components, n_features, n_features))
-            rows, cols = np.triu_indices(n_features)
+            rows, cols = _upper(n_features)
             s2[:, rows, cols] = packed[:, n_features:-1]
         else:
             s2 = packed[:, None, n_features:-1].copy()
@@ -419,11 +508,12 @@ class _Layout:
 
     is_diagonal = False
 
-    def feature_map(self, dtype=np.float64, kind=FULL) -> FeatureMap | None:
+    def feature_map(self, dtype=np.float64, kind=FULL, n_rows=None) -> FeatureMap | None:
         """The feature-map form of these parameters, or None where it does not suit them.
 
         ``dtype`` is that of the data: float32 data are mapped in single precision, which
-        tolerates less spread between the means (see ``FEATURE_MAP_MAX_SPREAD_FLOAT32``).
+        tolerates less spread between the means (see ``FLOAT32_LOG_DENSITY_ERROR``), the more
+        so the fewer the rows ``n_rows`` whose errors average out (not given: per row only).
         ``kind`` is the statistics wanted: squares alone suffice for diagonal statistics of a
         diagonal model; anything else needs the products.
         """
@@ -440,9 +530,11 @@ class _Layout:
         # Coefficients are precisions (1/variance) and features squared offsets (variances):
         # variances near 1e-40 or 1e40 overflow or underflow in float32, so the exact kernels
         # (which work with standard deviations) take those.
+        error = single_precision_error(fmap.spread, self.condition() ** 2, fmap.coef.shape[0])
         usable = (
             fmap.fits_float32
-            and fmap.spread + self.condition() ** 2 <= FEATURE_MAP_MAX_SPREAD_FLOAT32
+            and fmap.spread <= FEATURE_MAP_MAX_SPREAD
+            and _single_precision_bounded(error, n_rows)
         )
         return fmap if usable else None
 
@@ -563,6 +655,23 @@ class SharedLayout(_Layout):
     def is_diagonal(self) -> bool:
         return self.transform is None
 
+    def unit_scale_products(self, dtype=np.float64, n_rows=None) -> bool:
+        """Whether the shared kernels may take the distances as products (``nu_k . y``).
+
+        Only for a transform with unit scales (tied), and while the transformed means lie
+        within the feature map's spread of the origin (``|nu_k|^2`` in their own variances: the
+        expansion ``|y|^2 - 2 nu_k . y + |nu_k|^2`` loses ``eps |nu_k|^2``, see
+        :func:`fastgmm._kernels.blocks.unit_scale_log_prob`).
+        """
+        if self.transform is None or not np.all(self.scales == 1.0):
+            return False
+        spread = float(np.max(np.einsum("kd,kd->k", self.nu, self.nu)))
+        if np.dtype(dtype) != np.float32:
+            return spread <= FEATURE_MAP_MAX_SPREAD
+        # The products have D terms, and the transform's own rounding is the conditioning's.
+        error = single_precision_error(spread, self.condition() ** 2, self.nu.shape[1])
+        return spread <= FEATURE_MAP_MAX_SPREAD and _single_precision_bounded(error, n_rows)
+
     def kernel_tuple(self):
         """The ``layout`` argument of the shared kernels."""
         transform = np.empty((0, 0)) if self.transform is None else self.transform
@@ -642,7 +751,7 @@ def _feature_map(means, factors, log_const, pairs, n_gaussian):
     if pairs:
         precisions = factors @ np.swapaxes(factors, 1, 2)
         linear = np.einsum("kde,ke->kd", precisions, offsets)
-        rows, cols = np.triu_indices(n_features)
+        rows, cols = _upper(n_features)
         quadratic = -precisions[:, rows, cols] * np.where(rows == cols, 0.5, 1.0)
         variances = 1.0 / np.diagonal(precisions[:n_gaussian], axis1=1, axis2=2)
     else:

@@ -46,7 +46,9 @@ def test_compare_times_fastgmm_and_sklearn_on_the_same_fits(tmp_path):
 def test_compare_float32_also_times_and_checks_own_float64(tmp_path):
     result, stdout = _compare_tiny(tmp_path, "--dtype", "float32", "--peers", "")
     assert set(result["peers"]) == {"fastgmm", "fastgmm_float64"}
-    assert result["peers"]["fastgmm_float64"]["ratio_to_fastgmm"] > 0
+    # Present, not positive: a difference of two tiny fits can come out negative on a loaded
+    # machine (the figures are never asserted, see the module docstring).
+    assert "ratio_to_fastgmm" in result["peers"]["fastgmm_float64"]
     assert result["checks"]["float32_vs_float64_lower_bound_rel_diff"] < 1e-5
     assert result["checks"]["float32_vs_float64_label_disagreement"] < 1e-3
     assert "fastgmm float64 / float32" in stdout
@@ -123,3 +125,21 @@ def test_bayesian_compare_times_both_on_the_same_fits(tmp_path):
     assert row["lower_bound_rel_diff"] < 1e-8
     assert len(result["load_average_before"]) == 3 and result["gemm_peak_gflops"] > 0
     assert "DGEMM peak" in stdout and "load average" in stdout
+
+
+def test_compare_times_each_covariance_type_on_blobs_with_its_floor(tmp_path):
+    out = tmp_path / "out.json"
+    stdout = _run(
+        "compare.py",
+        *("--shape", "3000,3,2", "--data", "blobs", "--covariance-type", "tied,spherical"),
+        *("--peers", "kmeans", "--iters", "2", "--repeat", "1", "--gemm-size", "256"),
+        *("--json", str(out)),
+        cwd=tmp_path,
+    )
+    results = json.loads(out.read_text())["results"]
+    assert [r["covariance_type"] for r in results] == ["tied", "spherical"]
+    for result in results:
+        assert result["data"] == "blobs"
+        assert set(result["peers"]) == {"fastgmm", "kmeans"}
+        assert result["floor_seconds"] > 0 and result["fastgmm_over_floor"] > 0
+    assert "x the floor of" in stdout and "GB/s" in stdout

@@ -15,6 +15,7 @@ from . import (
     available_cpus,
     fixed_work_params,
     flops_per_iteration,
+    make_blobs,
     make_mixture,
     warm_jit,
 )
@@ -89,6 +90,40 @@ class FitThroughput:
         return flops / max(per_iteration, 1e-9) / 1e9
 
     track_gflops.unit = "GFLOP/s"
+
+
+class FitBlobs:
+    """Seconds per EM iteration on well-separated blobs, per covariance type and dtype.
+
+    The case of the performance issue 16: centres at scale 6 (means hundreds of their own
+    variances from the common centre, where the kernels' spread limits matter), rotated
+    covariances, started diagonal from the data's variances. One iteration is the difference
+    of fits with ``1 + FIT_ITERATIONS`` and 1 iterations over ``FIT_ITERATIONS``, best of
+    three; float32 beside float64 shows whether single precision pays.
+    """
+
+    params = (list(COVARIANCE_TYPES), DTYPES)
+    param_names = ["covariance_type", "dtype"]
+    timeout = 300
+
+    def setup(self, covariance_type, dtype):
+        _quiet()
+        warm_jit(dtype)
+        self.mixture = make_blobs(*SIZES["medium"], covariance_type, dtype=np.dtype(dtype))
+
+    def _fit_seconds(self, max_iter):
+        model = GaussianMixture(**fixed_work_params(self.mixture, max_iter=max_iter))
+        start = time.perf_counter()
+        model.fit(self.mixture.X)
+        return time.perf_counter() - start
+
+    def track_seconds_per_iteration(self, covariance_type, dtype):
+        return min(
+            (self._fit_seconds(1 + FIT_ITERATIONS) - self._fit_seconds(1)) / FIT_ITERATIONS
+            for _ in range(3)
+        )
+
+    track_seconds_per_iteration.unit = "seconds"
 
 
 class FitThreads:

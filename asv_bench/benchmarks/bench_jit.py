@@ -50,6 +50,51 @@ def _first_fit_overhead(extra_env):
     return times["first"] - times["second"]
 
 
+# The job of the start-up target (issue 16): import, then fit 1000 x 2, K=3 with defaults. Each
+# Numba cache load is timed by wrapping numba's Cache.load_overload (benchmark-only code).
+_LOAD_TIMES_SCRIPT = """
+import json, sys, time
+start = time.perf_counter()
+import numpy as np
+from numba.core import caching
+loads = []
+_load = caching.Cache.load_overload
+
+def timed(self, sig, target_context):
+    began = time.perf_counter()
+    result = _load(self, sig, target_context)
+    name = self._name.split(" at ")[0].replace("<function ", "")
+    loads.append((name, time.perf_counter() - began, result is not None))
+    return result
+
+caching.Cache.load_overload = timed
+imported = time.perf_counter()
+import fastgmm
+X = np.random.default_rng(0).random((1000, 2))
+fitted = time.perf_counter()
+fastgmm.GaussianMixture(3).fit(X)
+done = time.perf_counter()
+print(json.dumps({"import numpy+numba caching": imported - start,
+                  "import fastgmm": fitted - imported, "first fit": done - fitted,
+                  "loads": loads, "numba imported": "numba" in sys.modules}))
+"""
+
+
+def kernel_load_times():
+    """A fresh process's import and first fit (1000 x 2, K=3), and each kernel it loads.
+
+    Returns a dict with the phases' seconds and ``loads``: ``(function, seconds, from cache)``
+    per cached function Numba loaded, in order. The first load also pays Numba's own start
+    (its typing and target contexts), whatever the kernel.
+    """
+    result = subprocess.run(
+        [sys.executable, "-c", _LOAD_TIMES_SCRIPT], capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"load-time script failed:\n{result.stderr}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
 class ColdCompile:
     """Compilation of every kernel a float64 fit + predict_proba needs, from an empty cache."""
 
@@ -86,6 +131,12 @@ class WarmStart:
 
     track_cache_load_seconds.unit = "seconds"
 
+    def track_kernel_load_seconds(self):
+        """Seconds the start-up job spends loading kernels from the cache (all of them)."""
+        return sum(seconds for _, seconds, _ in kernel_load_times()["loads"])
+
+    track_kernel_load_seconds.unit = "seconds"
+
     def timeraw_import_and_first_fit(self):
         # asv times the first string in a fresh interpreter; the second is untimed set-up.
         return (
@@ -101,3 +152,14 @@ class WarmStart:
             X = np.random.default_rng(0).normal(size=(5000, 4))
             """,
         )
+
+
+if __name__ == "__main__":
+    # python -m benchmarks.bench_jit (from asv_bench/): each kernel's load time, twice (the first
+    # run may fill the cache).
+    for _ in range(2):
+        times = kernel_load_times()
+    for name, seconds, hit in times.pop("loads"):
+        print(f"load {name:32s} {seconds * 1e3:8.1f} ms{'' if hit else ' (compiled: not cached)'}")
+    for phase, value in times.items():
+        print(f"{phase}: {value}")

@@ -26,7 +26,7 @@ from .modes import GIVEN, SCORE, SOFT
 
 @kernel
 def feature_statistics(
-    X, sample_weight, centre, coef, pairs, resp_in, mode, want_entropy, n_slots, block
+    X, sample_weight, centre, coef, pairs, resp_in, mode, want_entropy, buffers, n_slots, block
 ):
     """The fused E-step with statistics through the quadratic feature map (two BLAS products).
 
@@ -49,6 +49,10 @@ def feature_statistics(
         Coefficients of each component's weighted log-density in the feature map.
     pairs : bool
         Products (full, tied) or squares (diag, spherical).
+    buffers : ndarray of shape (0,)
+        Its dtype is the arithmetic's: ``X``'s own (float32 rows in single precision), or
+        float64 for float32 rows that the single-precision map does not suit (the features are
+        widened as they are built, with no widened copy of the rows).
 
     Returns
     -------
@@ -63,12 +67,12 @@ def feature_statistics(
     packed_p = np.zeros((n_slots, n_components, n_map))
     tot_p = np.zeros((n_slots, 3))
     sw_p = np.zeros(n_slots)
-    # Both products run in the input's dtype: single-precision BLAS for float32 data.
-    coef_t = coef.T.astype(X.dtype)
+    # Both products run in the buffers' dtype: single-precision BLAS for float32 data.
+    coef_t = coef.T.astype(buffers.dtype)
     for p in prange(n_slots):
-        phi = np.zeros((n_map, block), X.dtype)
-        lp = np.zeros((n_components, block), X.dtype)
-        part = np.empty((n_components, n_map), X.dtype)
+        phi = np.zeros((n_map, block), buffers.dtype)
+        lp = np.zeros((n_components, block), buffers.dtype)
+        part = np.empty((n_components, n_map), buffers.dtype)
         w = np.empty(block)
         mx = np.empty(block)
         lse = np.empty(block)

@@ -19,14 +19,19 @@ from .blocks import (
     DIAG,
     POOLED,
     accumulate,
+    accumulate_pooled_gemm,
+    accumulate_pooled_origin,
     copy_given,
     load_block,
+    load_centred,
     load_weights,
     responsibilities,
     shared_log_prob,
     sum_slots,
     total_weight,
+    transform_centred,
     transform_rows,
+    unit_scale_log_prob,
     write_row_outputs,
 )
 from .modes import GIVEN, SCORE, SOFT
@@ -34,7 +39,7 @@ from .modes import GIVEN, SCORE, SOFT
 
 @kernel
 def shared_statistics(
-    X, sample_weight, layout, shift, resp_in, mode, kind, want_entropy, n_slots, block
+    X, sample_weight, layout, shift, resp_in, mode, kind, want_entropy, gemm, n_slots, block
 ):
     """One pass over ``X``: responsibilities and their statistics of ``kind``.
 
@@ -54,6 +59,13 @@ def shared_statistics(
         As for :func:`fastgmm._kernels.factor.factor_statistics`.
     kind : int
         ``FULL``, ``DIAG`` or ``POOLED`` (see :mod:`fastgmm._kernels.blocks`).
+    gemm : tuple of three bool
+        ``(distances, pooled, about_origin)``: the distances as one matrix product per block
+        (unit scales within the spread limit, see ``unit_scale_log_prob``); the pooled
+        statistics as three (``accumulate_pooled_gemm``), loops otherwise; with
+        ``about_origin`` (a triangular ``T``, within the spread limit) the pooled statistics
+        about ``origin`` for every component (``accumulate_pooled_origin``: two products, the
+        returned moments are then about ``origin``, whatever ``shift`` says).
 
     Returns
     -------
@@ -76,6 +88,21 @@ def shared_statistics(
     tot_p = np.zeros((n_slots, 3))
     sw_p = np.zeros(n_slots)
     transform_x = transform.astype(X.dtype)
+    gemm_distances, gemm_pooled, about_origin = gemm
+    gemm_pooled = gemm_pooled and kind == POOLED
+    about_origin = about_origin and gemm_pooled and triangular and not identity
+    unit = sample_weight.shape[0] == 0
+    nu_x = nu.astype(X.dtype)
+    offsets = np.empty(n_components)
+    for k in range(n_components):
+        total = 0.0
+        for d in range(n_features):
+            total += nu[k, d] * nu[k, d]
+        offsets[k] = log_const[k] - 0.5 * total
+    c_t = np.empty((n_features, n_components), X.dtype)
+    for k in range(n_components):
+        for d in range(n_features):
+            c_t[d, k] = shift[k, d] - origin[d]
     for p in prange(n_slots):
         xt = np.zeros((n_features, block), X.dtype)
         yt = np.zeros((n_features, block), X.dtype)
@@ -90,11 +117,37 @@ def shared_statistics(
         lse = np.empty(block)
         extras = np.empty((3, block))
         bits = np.empty(block, dtype=np.int64)
+        rx = np.zeros((n_components, block), X.dtype)
+        wrx = np.zeros((n_components, block), X.dtype)
+        lpx = np.zeros((n_components, block), X.dtype)
+        part = np.empty((n_components, n_features), X.dtype)
+        pp = np.empty((n_components, n_components), X.dtype)
         for b in range(p * n_blocks // n_slots, (p + 1) * n_blocks // n_slots):
             start = b * block
             n_rows = min(block, n_samples - start)
-            load_block(X, start, n_rows, xt)
             load_weights(sample_weight, start, n_rows, w)
+            if about_origin:
+                # Only the centred rows are needed: y = T^T (x - origin) and the moments.
+                load_centred(X, start, n_rows, origin, diff)
+                if mode == GIVEN:
+                    copy_given(resp_in, start, n_rows, lp)
+                else:
+                    transform_centred(diff, n_rows, transform_x, yt)
+                    if gemm_distances:
+                        unit_scale_log_prob(yt, n_rows, nu_x, offsets, lp, lpx, sq)
+                    else:
+                        shared_log_prob(yt, n_rows, nu, scales, log_const, lp, sq)
+                    soft = mode == SOFT or mode == SCORE
+                    responsibilities(
+                        lp, n_rows, soft, w, lse, mx, bits, extras, want_entropy, tot_p[p]
+                    )
+                sw_p[p] += total_weight(w, n_rows)
+                if mode != SCORE:
+                    accumulate_pooled_origin(
+                        diff, n_rows, w, unit, lp, nk_p[p], s1_p[p], s2_p[p], work, wrx, part, gram
+                    )
+                continue
+            load_block(X, start, n_rows, xt)
             if mode == GIVEN:
                 copy_given(resp_in, start, n_rows, lp)
             else:
@@ -102,11 +155,36 @@ def shared_statistics(
                     shared_log_prob(xt, n_rows, nu, scales, log_const, lp, sq)
                 else:
                     transform_rows(xt, n_rows, origin, transform_x, triangular, diff, yt)
-                    shared_log_prob(yt, n_rows, nu, scales, log_const, lp, sq)
+                    if gemm_distances:
+                        unit_scale_log_prob(yt, n_rows, nu_x, offsets, lp, lpx, sq)
+                    else:
+                        shared_log_prob(yt, n_rows, nu, scales, log_const, lp, sq)
                 soft = mode == SOFT or mode == SCORE
                 responsibilities(lp, n_rows, soft, w, lse, mx, bits, extras, want_entropy, tot_p[p])
             sw_p[p] += total_weight(w, n_rows)
-            if mode != SCORE:
+            if mode != SCORE and gemm_pooled:
+                accumulate_pooled_gemm(
+                    xt,
+                    n_rows,
+                    w,
+                    lp,
+                    shift,
+                    origin,
+                    c_t,
+                    nk_p[p],
+                    s1_p[p],
+                    s2_p[p],
+                    pairs_p[p],
+                    diff,
+                    work,
+                    rx,
+                    wrx,
+                    part,
+                    pp,
+                    wd,
+                    gram,
+                )
+            elif mode != SCORE:
                 accumulate(
                     kind,
                     xt,

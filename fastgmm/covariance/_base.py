@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 from scipy import linalg
+from scipy.linalg import lapack
 
 from .._kernels.linalg import invert_lower_transposed
 from ..errors import CovarianceOverflowError, IllDefinedCovarianceError
@@ -169,10 +170,14 @@ def cholesky_factors(matrices: np.ndarray, *, shared: bool = False) -> np.ndarra
     lower = np.empty(matrices.shape)
     failed = []
     for k, matrix in enumerate(matrices):
-        try:
-            lower[k] = linalg.cholesky(matrix, lower=True)
-        except linalg.LinAlgError:
+        # LAPACK's potrf itself, as scipy.linalg.cholesky calls it (the same factor, bit for
+        # bit) without its per-call checks: 3 components of 2 features took 0.14 ms each
+        # through scipy.linalg.cholesky, a third of the Python time of an (a) iteration.
+        factor, info = lapack.dpotrf(matrix, lower=1, clean=1)
+        if info != 0:
             failed.append(k)
+        else:
+            lower[k] = factor
     if failed:
         raise IllDefinedCovarianceError(None if shared else failed)
     out = np.empty(matrices.shape)
