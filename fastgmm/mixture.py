@@ -464,7 +464,7 @@ class GaussianMixture(BaseMixture):
             np.asarray(self.precisions_cholesky_, dtype=np.float64),
             self.covariance_type,
             getattr(self, "_decomposition", None),
-            getattr(self, "noise_weight_", None),
+            noise_weight=getattr(self, "noise_weight_", None),
         )
 
     def _set_params(self, params: MixtureParams, dtype) -> None:

@@ -355,7 +355,8 @@ class MixtureParams:
     precisions_cholesky: np.ndarray | None
     covariance_type: str
     decomposition: object = None
-    noise_weight: float | None = None
+    # Keyword-only: subclasses (the variational posterior) add positional fields after these.
+    noise_weight: float | None = field(default=None, kw_only=True)
 
     @property
     def n_components(self) -> int:
