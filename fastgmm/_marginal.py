@@ -1,0 +1,414 @@
+"""One chunk whose rows may hold NaN: missing entries marginalised out, exactly.
+
+The counterparts of :func:`fastgmm.estep.chunk_statistics` and :func:`fastgmm.estep.score_chunk`
+for fits with ``missing='marginalize'``. A chunk without NaN goes to them unchanged (the same
+results, bit for bit, as a fit that refuses NaN). Otherwise its complete rows still go to them,
+gathered into one array, and only the rows that hold a NaN go to the kernels of
+:mod:`fastgmm._kernels.missing` (the exact E-step of Ghahramani & Jordan 1994); the two parts
+are added, about the same shifts.
+
+This module lays the parameters out for those kernels (each component's precision, a factor of
+it, and whether it is diagonal) and turns their output into
+:class:`~fastgmm.stats.SufficientStats` of the kind the covariance model needs: the kernels
+accumulate per-component full or diagonal moments, and a pooled kind is their sum over the
+components (the pooled moment about the per-component shifts, by definition). Nothing here
+depends on the covariance model beyond its layout and its statistics kind.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import estep
+from ._kernels.blocks import BLOCK
+from ._kernels.modes import GIVEN, SOFT
+from .stats import DIAG, FULL, POOLED, FactorLayout, SufficientStats
+
+__all__ = [
+    "chunk_statistics",
+    "fill_missing",
+    "impute_chunk",
+    "marginal_form",
+    "marginal_scores",
+    "marginal_statistics",
+    "missing_block_rows",
+    "nan_rows",
+    "score_chunk",
+]
+
+# Bytes of the per-block buffer of filled rows (one (D, block) array per component): the block
+# is cut to keep it near the L2 cache, and never below BLOCK rows, which already gives every
+# pattern of a few missing entries several rows per block at small D.
+_FILLED_BYTES = 1 << 20
+_MAX_BLOCK = 1024
+_EMPTY_OUTPUT = np.empty(0)
+
+
+def missing_block_rows(n_components: int, n_features: int) -> int:
+    """Rows per block of the missing-value kernels.
+
+    Examples
+    --------
+    >>> from fastgmm._marginal import missing_block_rows
+    >>> missing_block_rows(8, 8), missing_block_rows(32, 64)
+    (1024, 256)
+    """
+    rows = _FILLED_BYTES // (8 * n_components * n_features)
+    return int(min(_MAX_BLOCK, max(BLOCK, rows // 64 * 64)))
+
+
+def nan_rows(X: np.ndarray, *, n_threads=None) -> np.ndarray:
+    """The indices (int64, increasing) of the rows of ``X`` that hold a NaN.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastgmm._marginal import nan_rows
+    >>> nan_rows(np.array([[1.0, 2.0], [np.nan, 0.0], [3.0, np.nan]]))
+    array([1, 2])
+    """
+    from ._kernels.missing import rows_with_nan
+
+    flags = np.empty(X.shape[0], dtype=np.uint8)
+    rows_with_nan(X, flags, 4096, n_threads=n_threads)
+    return np.flatnonzero(flags).astype(np.int64)
+
+
+def marginal_form(layout) -> tuple:
+    """The ``form`` argument of the missing-value kernels for a layout of any covariance model.
+
+    ``(means, precisions, factors, upper, diagonal, scales, log_const)``: the precision of every
+    component (``F_k F_k^T``) and its factor ``F_k`` (the layout's own: ``U_k``, or ``T
+    diag(s_k)`` for a shared transform), or for diagonal layouts only the scales.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastgmm._marginal import marginal_form
+    >>> from fastgmm.stats import FactorLayout
+    >>> layout = FactorLayout.build(np.ones(1), np.zeros((1, 2)), np.diag([2.0, 0.5])[None])
+    >>> means, prec, factors, upper, diagonal, scales, log_const = marginal_form(layout)
+    >>> np.diagonal(prec[0]), upper, diagonal
+    (array([4.  , 0.25]), True, False)
+    """
+    means = np.ascontiguousarray(layout.means, dtype=np.float64)
+    n_components = means.shape[0]
+    log_const = np.ascontiguousarray(layout.log_const, dtype=np.float64)
+    if layout.is_diagonal:
+        empty = np.empty((n_components, 0, 0))
+        scales = np.ascontiguousarray(layout.scales, dtype=np.float64)
+        return means, empty, empty, True, True, scales, log_const
+    if isinstance(layout, FactorLayout):
+        factors = np.ascontiguousarray(layout.prec, dtype=np.float64)
+        upper = True
+    else:
+        factors = np.ascontiguousarray(layout.factors(), dtype=np.float64)
+        upper = bool(layout.triangular)
+    precisions = np.ascontiguousarray(factors @ np.swapaxes(factors, 1, 2))
+    return means, precisions, factors, upper, False, np.empty((0, 0)), log_const
+
+
+def marginal_statistics(
+    X, rows, sample_weight, layout, shift, kind, *, mode, resp, want_entropy, n_threads
+) -> SufficientStats:
+    """Statistics of the rows ``rows`` of ``X`` (each holding a NaN), about ``shift``.
+
+    Responsibilities come from the marginal densities of the observed entries; the statistics
+    are the expected complete-data ones (see :mod:`fastgmm._kernels.missing`).
+
+    Examples
+    --------
+    One component, unit covariance: the missing entry is replaced by the mean, and the second
+    moment gets the conditional variance (1) in its place.
+
+    >>> import numpy as np
+    >>> from fastgmm._marginal import marginal_statistics
+    >>> from fastgmm.stats import DIAG, SharedLayout
+    >>> layout = SharedLayout.diagonal(np.ones(1), np.zeros((1, 2)), np.ones((1, 2)))
+    >>> X = np.array([[2.0, np.nan]])
+    >>> stats = marginal_statistics(X, np.array([0]), np.empty(0), layout, np.zeros((1, 2)),
+    ...                             DIAG, mode=0, resp=None, want_entropy=False, n_threads=1)
+    >>> stats.s1, stats.s2
+    (array([[2., 0.]]), array([[[4., 1.]]]))
+    """
+    from ._kernels.missing import missing_statistics
+
+    n_components, n_features = layout.means.shape
+    resp_in = np.empty((0, n_components)) if resp is None else resp
+    block = missing_block_rows(n_components, n_features)
+    per_component = 1 + n_features + (n_features if kind == DIAG else n_features**2)
+    nk, s1, s2, totals, weight_sum = missing_statistics(
+        X,
+        rows,
+        sample_weight,
+        marginal_form(layout),
+        np.ascontiguousarray(shift, dtype=np.float64),
+        resp_in,
+        mode,
+        kind,
+        want_entropy,
+        estep.n_slots_for(len(rows), n_components, per_component, block),
+        block,
+        n_threads=n_threads,
+    )
+    stats = SufficientStats(
+        nk,
+        s1,
+        s2,
+        DIAG if kind == DIAG else FULL,
+        np.ascontiguousarray(shift, dtype=np.float64),
+        float(totals[0]),
+        float(weight_sum),
+        len(rows),
+        float(totals[1]),
+        float(totals[2]),
+    )
+    return stats.reduced(POOLED) if kind == POOLED else stats
+
+
+def marginal_scores(
+    X,
+    rows,
+    layout,
+    *,
+    out_lse,
+    out_resp=None,
+    out_labels=None,
+    out_mean=None,
+    out_var=None,
+    n_threads=None,
+):
+    """Per-row outputs of the rows ``rows`` of ``X`` (each holding a NaN), written in place.
+
+    ``out_lse`` (n_samples,) receives the log-likelihood of the observed entries,
+    ``out_resp`` (n_samples, K) and ``out_labels`` (n_samples,) the posterior probabilities and
+    the most probable component, and ``out_mean``/``out_var`` (n_samples, D) the conditional
+    mean and variance of each missing entry under the mixture; only the rows in ``rows`` are
+    written, and the outputs left as None are not computed.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastgmm._marginal import marginal_scores
+    >>> from fastgmm.stats import FactorLayout
+    >>> cov = np.array([[1.0, 0.8], [0.8, 1.0]])
+    >>> U = np.linalg.cholesky(np.linalg.inv(cov)[::-1, ::-1])[::-1, ::-1]  # U U^T = inv(cov)
+    >>> layout = FactorLayout.build(np.ones(1), np.zeros((1, 2)), U[None])
+    >>> X = np.array([[1.0, np.nan]])
+    >>> lse, mean, var = np.empty(1), X.copy(), np.empty((1, 2))
+    >>> marginal_scores(X, np.array([0]), layout, out_lse=lse, out_mean=mean, out_var=var)
+    >>> mean.round(12), var.round(12)  # x_2 | x_1 = 1 is N(0.8, 1 - 0.8**2)
+    (array([[1. , 0.8]]), array([[0.  , 0.36]]))
+    """
+    from ._kernels.missing import missing_scores
+
+    n_components, n_features = layout.means.shape
+    outputs = (
+        out_lse,
+        np.empty((0, n_components)) if out_resp is None else out_resp,
+        np.empty(0, dtype=np.int64) if out_labels is None else out_labels,
+        np.empty((0, n_features)) if out_mean is None else out_mean,
+        np.empty((0, n_features)) if out_var is None else out_var,
+    )
+    missing_scores(
+        X,
+        rows,
+        marginal_form(layout),
+        outputs,
+        missing_block_rows(n_components, n_features),
+        n_threads=n_threads,
+    )
+
+
+def chunk_statistics(
+    X: np.ndarray,
+    sample_weight: np.ndarray,
+    layout,
+    shift: np.ndarray,
+    kind: int,
+    *,
+    mode: int = SOFT,
+    resp: np.ndarray | None = None,
+    want_entropy: bool = False,
+    n_threads: int | None = None,
+) -> SufficientStats:
+    """:func:`fastgmm.estep.chunk_statistics` for rows that may hold NaN (marginalised).
+
+    Complete rows take the usual kernels (gathered into one array when the chunk also holds
+    incomplete rows), the others :func:`marginal_statistics`; the parts are added about the
+    shifts of the first (the feature map takes its moments about its own centre).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastgmm import _marginal
+    >>> from fastgmm.stats import DIAG, SharedLayout
+    >>> X = np.array([[0.0, 0.0], [0.2, np.nan], [5.0, 5.0], [np.nan, 4.9]])
+    >>> means = np.array([[0.0, 0.0], [5.0, 5.0]])
+    >>> layout = SharedLayout.diagonal(np.array([0.5, 0.5]), means, np.ones((2, 2)))
+    >>> stats = _marginal.chunk_statistics(X, np.empty(0), layout, means, DIAG)
+    >>> stats.nk.round(6), stats.n_rows
+    (array([2., 2.]), 4)
+    """
+    options = {"mode": mode, "want_entropy": want_entropy, "n_threads": n_threads}
+    rows = nan_rows(X, n_threads=n_threads)
+    if rows.size == 0:
+        return estep.chunk_statistics(X, sample_weight, layout, shift, kind, resp=resp, **options)
+    if mode == GIVEN and resp is None:
+        raise ValueError("mode=GIVEN needs the responsibilities.")
+    complete = _complement(rows, X.shape[0])
+    total = None
+    if complete.size:
+        total = estep.chunk_statistics(
+            np.ascontiguousarray(X[complete]),
+            sample_weight[complete] if sample_weight.size else sample_weight,
+            layout,
+            shift,
+            kind,
+            resp=None if resp is None else np.ascontiguousarray(resp[complete]),
+            **options,
+        )
+        shift = total.shift
+    part = marginal_statistics(X, rows, sample_weight, layout, shift, kind, resp=resp, **options)
+    return part if total is None else total + part
+
+
+def score_chunk(
+    X: np.ndarray,
+    layout,
+    *,
+    want_resp: bool = False,
+    want_labels: bool = False,
+    n_threads: int | None = None,
+    out_lse: np.ndarray | None = None,
+    out_resp: np.ndarray | None = None,
+    out_labels: np.ndarray | None = None,
+):
+    """:func:`fastgmm.estep.score_chunk` for rows that may hold NaN (marginalised).
+
+    A row's log-likelihood is that of its observed entries; its responsibilities are the
+    posterior probabilities given them.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastgmm import _marginal
+    >>> from fastgmm.stats import SharedLayout
+    >>> layout = SharedLayout.diagonal(np.array([0.5, 0.5]), np.array([[0.0, 0.0], [5.0, 5.0]]),
+    ...                                np.ones((2, 2)))
+    >>> X = np.array([[0.0, 0.0], [np.nan, 0.1], [5.0, np.nan]])
+    >>> log_lik, _, labels = _marginal.score_chunk(X, layout, want_labels=True)
+    >>> labels, log_lik[1] > log_lik[0]  # one density value instead of two
+    (array([0, 0, 1]), np.True_)
+    """
+    n_samples = X.shape[0]
+    n_components = layout.n_components
+    lse = np.empty(n_samples) if out_lse is None else out_lse
+    if out_resp is None:
+        out_resp = np.empty((n_samples if want_resp else 0, n_components))
+    if out_labels is None:
+        out_labels = np.empty(n_samples if want_labels else 0, dtype=np.int64)
+    rows = nan_rows(X, n_threads=n_threads)
+    if rows.size == 0:
+        return estep.score_chunk(
+            X,
+            layout,
+            n_threads=n_threads,
+            out_lse=lse,
+            out_resp=out_resp,
+            out_labels=out_labels,
+        )
+    complete = _complement(rows, n_samples)
+    if complete.size:
+        part_lse, part_resp, part_labels = estep.score_chunk(
+            np.ascontiguousarray(X[complete]),
+            layout,
+            want_resp=out_resp.shape[0] > 0,
+            want_labels=out_labels.shape[0] > 0,
+            n_threads=n_threads,
+        )
+        lse[complete] = part_lse
+        if out_resp.shape[0]:
+            out_resp[complete] = part_resp
+        if out_labels.shape[0]:
+            out_labels[complete] = part_labels
+    marginal_scores(
+        X,
+        rows,
+        layout,
+        out_lse=lse,
+        out_resp=out_resp if out_resp.shape[0] else None,
+        out_labels=out_labels if out_labels.shape[0] else None,
+        n_threads=n_threads,
+    )
+    estep._check_scores(lse)
+    return lse, out_resp, out_labels
+
+
+def impute_chunk(X: np.ndarray, layout, *, want_var: bool = False, n_threads: int | None = None):
+    """Each missing entry of ``X`` replaced by its conditional mean under the mixture.
+
+    Returns
+    -------
+    filled : ndarray of shape (n_samples, n_features), float64
+        ``X`` with every NaN replaced by ``sum_k r_k x_hat_k`` (responsibilities from the
+        observed entries).
+    variance : ndarray of shape (n_samples, n_features), or None unless ``want_var``
+        The conditional variance of each entry under the mixture (0 where observed).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastgmm._marginal import impute_chunk
+    >>> from fastgmm.stats import SharedLayout
+    >>> layout = SharedLayout.diagonal(np.array([0.5, 0.5]), np.array([[0.0, 0.0], [5.0, 5.0]]),
+    ...                                np.ones((2, 2)))
+    >>> filled, _ = impute_chunk(np.array([[0.1, np.nan], [np.nan, 5.2]]), layout)
+    >>> filled.round(3)
+    array([[0.1, 0. ],
+           [5. , 5.2]])
+    """
+    filled = np.array(X, dtype=np.float64, order="C")
+    variance = np.zeros(X.shape) if want_var else None
+    rows = nan_rows(X, n_threads=n_threads)
+    if rows.size:
+        marginal_scores(
+            X,
+            rows,
+            layout,
+            out_lse=np.empty(X.shape[0]),
+            out_mean=filled,
+            out_var=variance,
+            n_threads=n_threads,
+        )
+    return filled, variance
+
+
+def fill_missing(X: np.ndarray, fill: np.ndarray) -> np.ndarray:
+    """``X`` with each NaN replaced by its column's value in ``fill`` (a copy if any; ``X``
+    itself if none), in ``X``'s dtype.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastgmm._marginal import fill_missing
+    >>> fill_missing(np.array([[1.0, np.nan], [np.nan, 4.0]]), np.array([2.0, 3.0]))
+    array([[1., 3.],
+           [2., 4.]])
+    """
+    rows = nan_rows(X)
+    if rows.size == 0:
+        return X
+    out = np.array(X, order="C")
+    part = out[rows]
+    holes = np.isnan(part)
+    part[holes] = np.broadcast_to(fill.astype(X.dtype), part.shape)[holes]
+    out[rows] = part
+    return out
+
+
+def _complement(rows: np.ndarray, n_samples: int) -> np.ndarray:
+    """The indices in ``range(n_samples)`` that are not in ``rows``."""
+    keep = np.ones(n_samples, dtype=bool)
+    keep[rows] = False
+    return np.flatnonzero(keep)
