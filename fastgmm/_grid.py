@@ -21,6 +21,7 @@ With an integer ``random_state`` each candidate ends exactly where a standalone
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from time import perf_counter
@@ -34,6 +35,7 @@ from .degenerate import DegenerateHandler
 from .em import EMRun, MaximumLikelihood, run_em
 from .errors import IllDefinedCovarianceError, with_float32_hint
 from .init import DEFAULT_INIT_SAMPLE, assignment_request, initial_params, kmeans
+from .missing import for_initialisation
 from .providers import SCORE
 
 __all__ = ["CANDIDATE_ERRORS", "Candidate", "GridSettings", "fit_grid"]
@@ -64,6 +66,7 @@ class GridSettings:
     n_threads: int
     on_degenerate: str = "raise"
     init_sample: int = DEFAULT_INIT_SAMPLE
+    missing: str = "raise"
 
 
 class Candidate:
@@ -138,7 +141,12 @@ class _SampleCache:
 
 
 def _fitter(candidate, settings, dtype):
-    return MaximumLikelihood(candidate.model, reg_covar=settings.reg_covar, dtype=dtype)
+    return MaximumLikelihood(
+        candidate.model,
+        reg_covar=settings.reg_covar,
+        dtype=dtype,
+        missing=settings.missing == "marginalize",
+    )
 
 
 def _new_run(candidate, params, settings, dtype):
@@ -339,7 +347,17 @@ def fit_grid(provider, *, grid, types, settings, random_state, build_estimator):
     """
     dtype = provider.dtype
     candidates = [Candidate(k, t) for k in grid for t in types]
-    n_passes = _start_runs(provider, candidates, grid, settings, random_state, dtype)
+    init_provider = provider
+    n_passes = 0
+    if settings.missing == "marginalize":
+        # As GaussianMixture: one pass finds whether any row holds a NaN; without one, the
+        # grid is fitted exactly as with missing='raise', otherwise its starts are computed on
+        # mean-filled rows (fastgmm.missing).
+        init_provider, has_nan = for_initialisation(provider, n_threads=settings.n_threads)
+        n_passes = 1
+        if not has_nan:
+            settings = dataclasses.replace(settings, missing="raise")
+    n_passes += _start_runs(init_provider, candidates, grid, settings, random_state, dtype)
     runs = []
     for cand in candidates:
         for run in cand.runs:

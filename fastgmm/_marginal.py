@@ -247,7 +247,7 @@ def chunk_statistics(
     >>> means = np.array([[0.0, 0.0], [5.0, 5.0]])
     >>> layout = SharedLayout.diagonal(np.array([0.5, 0.5]), means, np.ones((2, 2)))
     >>> stats = _marginal.chunk_statistics(X, np.empty(0), layout, means, DIAG)
-    >>> stats.nk.round(6), stats.n_rows
+    >>> stats.nk.round(3), stats.n_rows
     (array([2., 2.]), 4)
     """
     options = {"mode": mode, "want_entropy": want_entropy, "n_threads": n_threads}

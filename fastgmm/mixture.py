@@ -568,9 +568,9 @@ class GaussianMixture(BaseMixture):
         >>> filled.round(1)  # the regression of one coordinate on the other
         array([[ 2. ,  1.8],
                [-0.9, -1. ]])
-        >>> std.round(2)  # sqrt(1 - 0.9**2) = 0.44
-        array([[0.  , 0.44],
-               [0.44, 0.  ]])
+        >>> std.round(1)  # sqrt(1 - 0.9**2) = 0.44
+        array([[0. , 0.4],
+               [0.4, 0. ]])
         """
         from .distributed import is_dask_array
 

@@ -30,6 +30,7 @@ from ._jit import holds_single_threaded_blas, resolve_n_threads
 from ._names import COVARIANCE_TYPES, INIT_METHODS
 from .criteria import CRITERIA, DEFAULT_N_COMPONENTS
 from .degenerate import ON_DEGENERATE
+from .missing import MISSING
 from .mixture import GaussianMixture
 
 __all__ = ["CRITERIA", "GaussianMixtureIC", "SelectionResult", "select_model"]
@@ -42,6 +43,7 @@ _GMM_DEFAULTS = {
     "init_params": "kmeans",
     "n_jobs": None,
     "on_degenerate": "raise",
+    "missing": "raise",
 }
 # GaussianMixture parameters that have no meaning for a grid of candidates, and why.
 _GMM_REJECTED = {
@@ -149,6 +151,10 @@ def _check_gmm_params(n_init, gmm_params: dict, caller: str) -> dict:
             f"Unknown on_degenerate {params['on_degenerate']!r}; choose from "
             f"{', '.join(ON_DEGENERATE)}."
         )
+    if params["missing"] not in MISSING:
+        raise ValueError(
+            f"Unknown missing {params['missing']!r}; choose from {', '.join(MISSING)}."
+        )
     n_jobs = params["n_jobs"]
     if n_jobs is not None and (
         isinstance(n_jobs, bool) or not isinstance(n_jobs, numbers.Integral)
@@ -185,6 +191,7 @@ def _build_estimator(cand, settings, random_state, dtype, n_features, feature_na
         random_state=random_state,
         n_jobs=settings.n_jobs,
         on_degenerate=settings.on_degenerate,
+        missing=settings.missing,
     )
     model._set_params(run.params, dtype)
     model.converged_ = run.converged
@@ -210,6 +217,7 @@ def _select(provider, *, grid, types, criterion, random_state, settings_dict, fe
         n_jobs=settings_dict["n_jobs"],
         n_threads=resolve_n_threads(settings_dict["n_jobs"]),
         on_degenerate=settings_dict.get("on_degenerate", "raise"),
+        missing=settings_dict.get("missing", "raise"),
     )
     # A stream of unknown length (CSV, callable) is counted now, so that a grid that does not
     # fit the data fails before any work.
@@ -452,7 +460,9 @@ def select_model(
         standalone fit.
     **gmm_params
         Options shared by every candidate: ``tol``, ``reg_covar``, ``max_iter``,
-        ``init_params`` and ``n_jobs`` (threads), as in :class:`fastgmm.GaussianMixture`.
+        ``init_params``, ``n_jobs`` (threads), ``on_degenerate`` and ``missing``
+        (``'marginalize'``: NaN entries are integrated out, see
+        :class:`fastgmm.GaussianMixture`), as in :class:`fastgmm.GaussianMixture`.
 
     Returns
     -------
@@ -491,7 +501,7 @@ def select_model(
     types = _check_covariance_types(covariance_types)
     criterion = _check_criterion(criterion)
     settings = _check_gmm_params(n_init, gmm_params, "select_model")
-    template = GaussianMixture()
+    template = GaussianMixture(missing=settings["missing"])
     data = make_provider(template, X)
     feature_names = getattr(template, "feature_names_in_", None)
     return _select(
@@ -525,7 +535,7 @@ class GaussianMixtureIC(DensityMixin, BaseEstimator):
     random_state : int, RandomState instance or None, default=None
     n_jobs : int, default=None
         Threads for the kernels (None: all available).
-    tol, reg_covar, max_iter, init_params
+    tol, reg_covar, max_iter, init_params, missing
         As in :class:`fastgmm.GaussianMixture`, shared by every candidate.
 
     Attributes
@@ -573,6 +583,7 @@ lower_bound_
         reg_covar=1e-6,
         max_iter=100,
         init_params="kmeans",
+        missing="raise",
     ):
         self.n_components = n_components
         self.covariance_types = covariance_types
@@ -584,6 +595,7 @@ lower_bound_
         self.reg_covar = reg_covar
         self.max_iter = max_iter
         self.init_params = init_params
+        self.missing = missing
 
     _COPIED = (
         "weights_",
@@ -630,6 +642,7 @@ lower_bound_
                 "max_iter": self.max_iter,
                 "init_params": self.init_params,
                 "n_jobs": self.n_jobs,
+                "missing": self.missing,
             },
             type(self).__name__,
         )
@@ -756,6 +769,20 @@ lower_bound_
         >>> bool(ic.aic(X) < ic.bic(X))  # log(200) > 2: BIC penalises more
         True"""
         return self._best().aic(X)
+
+    def impute(self, X, return_std=False):
+        """Missing entries filled by the selected model; see :meth:`fastgmm.GaussianMixture.impute`.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from fastgmm import GaussianMixtureIC
+        >>> rng = np.random.default_rng(0)
+        >>> X = np.vstack([rng.normal(0, 1, (100, 2)), rng.normal(8, 1, (100, 2))])
+        >>> ic = GaussianMixtureIC(n_components=[1, 2], random_state=0).fit(X)
+        >>> ic.impute([[8.0, np.nan]]).round(0)
+        array([[8., 8.]])"""
+        return self._best().impute(X, return_std=return_std)
 
     def sample(self, n_samples=1):
         """Draw samples from the selected model; see :meth:`fastgmm.GaussianMixture.sample`.
