@@ -4,8 +4,8 @@ The counterparts of :func:`fastgmm.estep.chunk_statistics` and :func:`fastgmm.es
 for fits with ``missing='marginalize'``. A chunk without NaN goes to them unchanged (the same
 results, bit for bit, as a fit that refuses NaN). Otherwise its complete rows still go to them,
 gathered into one array, and only the rows that hold a NaN go to the kernels of
-:mod:`fastgmm._kernels.missing` (the exact E-step of Ghahramani & Jordan 1994); the two parts
-are added, about the same shifts.
+:mod:`fastgmm._kernels.missing` (the exact E-step of Ghahramani & Jordan 1994), sorted by their
+pattern of missing entries; the two parts are added, about the same shifts.
 
 This module lays the parameters out for those kernels (each component's precision, a factor of
 it, and whether it is diagonal) and turns their output into
@@ -33,15 +33,21 @@ __all__ = [
     "marginal_statistics",
     "missing_block_rows",
     "nan_rows",
+    "row_keys",
     "score_chunk",
+    "sort_by_key",
+    "split_rows",
 ]
 
 # Bytes of the per-block buffer of filled rows (one (D, block) array per component): the block
-# is cut to keep it near the L2 cache, and never below BLOCK rows, which already gives every
-# pattern of a few missing entries several rows per block at small D.
+# is cut to keep it near the L2 cache, and never below BLOCK rows.
 _FILLED_BYTES = 1 << 20
 _MAX_BLOCK = 1024
-_EMPTY_OUTPUT = np.empty(0)
+# Rows per task of the parallel scans (keys, sorts, gathers), and their largest slot count.
+_SCAN_ROWS = 1 << 14
+_MAX_SLOTS = 64
+# Rows of a chunk are sorted by pattern within stretches of this many bytes (see split_rows).
+_STRETCH_BYTES = 4 << 20
 
 
 def missing_block_rows(n_components: int, n_features: int) -> int:
@@ -57,6 +63,24 @@ def missing_block_rows(n_components: int, n_features: int) -> int:
     return int(min(_MAX_BLOCK, max(BLOCK, rows // 64 * 64)))
 
 
+def row_keys(X: np.ndarray, *, stretch=0, stretch_shift=0, n_threads=None) -> np.ndarray:
+    """Each row's pattern key (uint64): 0 for a complete row (see
+    :func:`fastgmm._kernels.missing.pattern_keys`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastgmm._marginal import row_keys
+    >>> row_keys(np.array([[1.0, 2.0], [np.nan, 0.0], [3.0, np.nan]]))
+    array([0, 1, 2], dtype=uint64)
+    """
+    from ._kernels.missing import pattern_keys
+
+    keys = np.empty(X.shape[0], dtype=np.uint64)
+    pattern_keys(X, keys, stretch, stretch_shift, _SCAN_ROWS, n_threads=n_threads)
+    return keys
+
+
 def nan_rows(X: np.ndarray, *, n_threads=None) -> np.ndarray:
     """The indices (int64, increasing) of the rows of ``X`` that hold a NaN.
 
@@ -67,19 +91,109 @@ def nan_rows(X: np.ndarray, *, n_threads=None) -> np.ndarray:
     >>> nan_rows(np.array([[1.0, 2.0], [np.nan, 0.0], [3.0, np.nan]]))
     array([1, 2])
     """
-    from ._kernels.missing import rows_with_nan
+    return np.flatnonzero(row_keys(X, n_threads=n_threads)).astype(np.int64)
 
-    flags = np.empty(X.shape[0], dtype=np.uint8)
-    rows_with_nan(X, flags, 4096, n_threads=n_threads)
-    return np.flatnonzero(flags).astype(np.int64)
+
+def sort_by_key(keys: np.ndarray, n_bits: int, *, n_threads=None) -> np.ndarray:
+    """The stable argsort (int64) of ``keys``, whose values are below ``2**n_bits``.
+
+    A parallel least-significant-digit radix sort on digits of up to 16 bits: each pass counts
+    the digits per slot (a fixed number of equal runs of rows, whatever the thread count, so
+    the result never depends on it), then scatters each slot's rows in order. O(n) per digit,
+    where NumPy's stable sort of a million 64-bit keys took 60 ms.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastgmm._marginal import sort_by_key
+    >>> sort_by_key(np.array([2, 0, 1, 0, 2], dtype=np.uint64), 2)
+    array([1, 3, 2, 0, 4])
+    """
+    from ._kernels.missing import radix_histogram, radix_scatter
+
+    n = len(keys)
+    order = np.arange(n, dtype=np.int64)
+    n_slots = int(max(1, min(_MAX_SLOTS, -(-n // _SCAN_ROWS))))
+    for low in range(0, max(int(n_bits), 1), 16):
+        width = max(1, min(16, int(n_bits) - low))
+        counts = np.empty((n_slots, 1 << width), dtype=np.int64)
+        radix_histogram(keys, order, np.uint64(low), counts, n_threads=n_threads)
+        # Slot p's rows of digit c go after every row of a smaller digit, and after the rows
+        # of digit c in the slots before p: an exclusive running sum, digit-major.
+        totals = np.cumsum(counts.T.ravel())
+        offsets = np.ascontiguousarray((totals - counts.T.ravel()).reshape(-1, n_slots).T)
+        out = np.empty(n, dtype=np.int64)
+        radix_scatter(keys, order, np.uint64(low), offsets, out, n_threads=n_threads)
+        order = out
+    return order
+
+
+def split_rows(X: np.ndarray, *, sort: bool, n_threads=None):
+    """``(complete, rows, keys)``: the complete rows of ``X`` (increasing), the rows that hold a
+    NaN and their pattern keys, or None when no row holds a NaN.
+
+    With ``sort``, ``rows`` are sorted by pattern (stable; see :func:`sort_by_key`): the
+    kernels factorise once per (pattern, component) per block, and with the rows of a pattern
+    contiguous a block holds long runs of few patterns whenever patterns repeat (D=8 at 20%
+    missing: 114,000 runs in a million rows taken in order, 1,100 sorted). Without it (diagonal
+    layouts, which need no factorisation) they stay in order and ``keys`` is empty.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastgmm._marginal import split_rows
+    >>> X = np.array([[np.nan, 1.0], [2.0, np.nan], [0.0, 0.0], [np.nan, 3.0]])
+    >>> split_rows(X, sort=True)
+    (array([2]), array([0, 3, 1]), array([1, 1, 2], dtype=uint64))
+    """
+    n_bits = min(X.shape[1], 64)
+    # Rows are sorted by pattern within stretches of _STRETCH_BYTES of the chunk, not across
+    # it: the kernels then read rows near each other (in cache), and the runs stay long
+    # (measured on N=1e6, D=8, K=8, 20% missing, one thread: 158 ms of CPU for the rows with
+    # NaN, against 192 ms after one sort of the whole chunk). The stretch number goes above
+    # the key's bits, while they fit.
+    stretch = max(1, _STRETCH_BYTES // (X.itemsize * X.shape[1])) if sort else 0
+    n_stretch_bits = int(max(X.shape[0] - 1, 1) // stretch).bit_length() if sort else 0
+    if n_bits + n_stretch_bits > 64:
+        stretch, n_stretch_bits = 0, 0
+    keys = row_keys(X, stretch=stretch, stretch_shift=n_bits, n_threads=n_threads)
+    if not keys.any():
+        return None
+    if not sort:
+        complete = np.flatnonzero(keys == 0)
+        return complete, np.flatnonzero(keys).astype(np.int64), np.empty(0, dtype=np.uint64)
+    order = sort_by_key(keys, n_bits + n_stretch_bits, n_threads=n_threads)
+    n_complete = len(keys) - int(np.count_nonzero(keys))
+    rows = np.ascontiguousarray(order[n_complete:])
+    return order[:n_complete], rows, np.ascontiguousarray(keys[rows])
+
+
+def gather_rows(X: np.ndarray, rows: np.ndarray, *, n_threads=None) -> np.ndarray:
+    """``X[rows]`` as a new C-contiguous array, copied in parallel.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastgmm._marginal import gather_rows
+    >>> gather_rows(np.arange(6.0).reshape(3, 2), np.array([2, 0]))
+    array([[4., 5.],
+           [0., 1.]])
+    """
+    from ._kernels.missing import take_rows
+
+    out = np.empty((len(rows), X.shape[1]), dtype=X.dtype)
+    take_rows(X, rows, out, _SCAN_ROWS, n_threads=n_threads)
+    return out
 
 
 def marginal_form(layout) -> tuple:
     """The ``form`` argument of the missing-value kernels for a layout of any covariance model.
 
-    ``(means, precisions, factors, upper, diagonal, scales, log_const)``: the precision of every
-    component (``F_k F_k^T``) and its factor ``F_k`` (the layout's own: ``U_k``, or ``T
-    diag(s_k)`` for a shared transform), or for diagonal layouts only the scales.
+    ``(means, means_t, prec_t, factors, upper, diagonal, scales, log_const)``: the means and
+    their transpose, the precision of every component (``F_k F_k^T``) with the components last
+    (the kernels solve every component of a pattern at once, in SIMD lanes), its factor ``F_k``
+    (the layout's own: ``U_k``, or ``T diag(s_k)`` for a shared transform), or for diagonal
+    layouts only the scales.
 
     Examples
     --------
@@ -87,34 +201,39 @@ def marginal_form(layout) -> tuple:
     >>> from fastgmm._marginal import marginal_form
     >>> from fastgmm.stats import FactorLayout
     >>> layout = FactorLayout.build(np.ones(1), np.zeros((1, 2)), np.diag([2.0, 0.5])[None])
-    >>> means, prec, factors, upper, diagonal, scales, log_const = marginal_form(layout)
-    >>> np.diagonal(prec[0]), upper, diagonal
-    (array([4.  , 0.25]), True, False)
+    >>> means, means_t, prec_t, factors, upper, diagonal, scales, log_const = marginal_form(
+    ...     layout)
+    >>> prec_t[:, :, 0], upper, diagonal
+    (array([[4.  , 0.  ],
+           [0.  , 0.25]]), True, False)
     """
     means = np.ascontiguousarray(layout.means, dtype=np.float64)
     n_components = means.shape[0]
+    means_t = np.ascontiguousarray(means.T)
     log_const = np.ascontiguousarray(layout.log_const, dtype=np.float64)
     if layout.is_diagonal:
         empty = np.empty((n_components, 0, 0))
         scales = np.ascontiguousarray(layout.scales, dtype=np.float64)
-        return means, empty, empty, True, True, scales, log_const
+        return means, means_t, np.empty((0, 0, 0)), empty, True, True, scales, log_const
     if isinstance(layout, FactorLayout):
         factors = np.ascontiguousarray(layout.prec, dtype=np.float64)
         upper = True
     else:
         factors = np.ascontiguousarray(layout.factors(), dtype=np.float64)
         upper = bool(layout.triangular)
-    precisions = np.ascontiguousarray(factors @ np.swapaxes(factors, 1, 2))
-    return means, precisions, factors, upper, False, np.empty((0, 0)), log_const
+    precisions = factors @ np.swapaxes(factors, 1, 2)
+    prec_t = np.ascontiguousarray(np.moveaxis(precisions, 0, -1))
+    return means, means_t, prec_t, factors, upper, False, np.empty((0, 0)), log_const
 
 
 def marginal_statistics(
-    X, rows, sample_weight, layout, shift, kind, *, mode, resp, want_entropy, n_threads
+    X, rows, keys, sample_weight, layout, shift, kind, *, mode, resp, want_entropy, n_threads
 ) -> SufficientStats:
     """Statistics of the rows ``rows`` of ``X`` (each holding a NaN), about ``shift``.
 
     Responsibilities come from the marginal densities of the observed entries; the statistics
-    are the expected complete-data ones (see :mod:`fastgmm._kernels.missing`).
+    are the expected complete-data ones (see :mod:`fastgmm._kernels.missing`). ``rows`` and
+    ``keys`` come from :func:`split_rows` (sorted by pattern, unless the layout is diagonal).
 
     Examples
     --------
@@ -126,8 +245,9 @@ def marginal_statistics(
     >>> from fastgmm.stats import DIAG, SharedLayout
     >>> layout = SharedLayout.diagonal(np.ones(1), np.zeros((1, 2)), np.ones((1, 2)))
     >>> X = np.array([[2.0, np.nan]])
-    >>> stats = marginal_statistics(X, np.array([0]), np.empty(0), layout, np.zeros((1, 2)),
-    ...                             DIAG, mode=0, resp=None, want_entropy=False, n_threads=1)
+    >>> stats = marginal_statistics(X, np.array([0]), np.empty(0, np.uint64), np.empty(0),
+    ...                             layout, np.zeros((1, 2)), DIAG, mode=0, resp=None,
+    ...                             want_entropy=False, n_threads=1)
     >>> stats.s1, stats.s2
     (array([[2., 0.]]), array([[[4., 1.]]]))
     """
@@ -137,12 +257,14 @@ def marginal_statistics(
     resp_in = np.empty((0, n_components)) if resp is None else resp
     block = missing_block_rows(n_components, n_features)
     per_component = 1 + n_features + (n_features if kind == DIAG else n_features**2)
+    shift = np.ascontiguousarray(shift, dtype=np.float64)
     nk, s1, s2, totals, weight_sum = missing_statistics(
         X,
         rows,
+        keys,
         sample_weight,
         marginal_form(layout),
-        np.ascontiguousarray(shift, dtype=np.float64),
+        shift,
         resp_in,
         mode,
         kind,
@@ -156,7 +278,7 @@ def marginal_statistics(
         s1,
         s2,
         DIAG if kind == DIAG else FULL,
-        np.ascontiguousarray(shift, dtype=np.float64),
+        shift,
         float(totals[0]),
         float(weight_sum),
         len(rows),
@@ -169,6 +291,7 @@ def marginal_statistics(
 def marginal_scores(
     X,
     rows,
+    keys,
     layout,
     *,
     out_lse,
@@ -180,11 +303,12 @@ def marginal_scores(
 ):
     """Per-row outputs of the rows ``rows`` of ``X`` (each holding a NaN), written in place.
 
-    ``out_lse`` (n_samples,) receives the log-likelihood of the observed entries,
-    ``out_resp`` (n_samples, K) and ``out_labels`` (n_samples,) the posterior probabilities and
-    the most probable component, and ``out_mean``/``out_var`` (n_samples, D) the conditional
-    mean and variance of each missing entry under the mixture; only the rows in ``rows`` are
-    written, and the outputs left as None are not computed.
+    ``rows`` and ``keys`` come from :func:`split_rows`. ``out_lse`` (n_samples,) receives the
+    log-likelihood of the observed entries, ``out_resp`` (n_samples, K) and ``out_labels``
+    (n_samples,) the posterior probabilities and the most probable component, and
+    ``out_mean``/``out_var`` (n_samples, D) the conditional mean and variance of each missing
+    entry under the mixture (the observed entries copied, and 0); only the rows in ``rows``
+    are written, and the outputs left as None are not computed.
 
     Examples
     --------
@@ -195,8 +319,9 @@ def marginal_scores(
     >>> U = np.linalg.cholesky(np.linalg.inv(cov)[::-1, ::-1])[::-1, ::-1]  # U U^T = inv(cov)
     >>> layout = FactorLayout.build(np.ones(1), np.zeros((1, 2)), U[None])
     >>> X = np.array([[1.0, np.nan]])
-    >>> lse, mean, var = np.empty(1), X.copy(), np.empty((1, 2))
-    >>> marginal_scores(X, np.array([0]), layout, out_lse=lse, out_mean=mean, out_var=var)
+    >>> lse, mean, var = np.empty(1), np.empty((1, 2)), np.empty((1, 2))
+    >>> marginal_scores(X, np.array([0]), np.array([2], np.uint64), layout, out_lse=lse,
+    ...                 out_mean=mean, out_var=var)
     >>> mean.round(12), var.round(12)  # x_2 | x_1 = 1 is N(0.8, 1 - 0.8**2)
     (array([[1. , 0.8]]), array([[0.  , 0.36]]))
     """
@@ -213,6 +338,7 @@ def marginal_scores(
     missing_scores(
         X,
         rows,
+        keys,
         marginal_form(layout),
         outputs,
         missing_block_rows(n_components, n_features),
@@ -251,16 +377,16 @@ def chunk_statistics(
     (array([2., 2.]), 4)
     """
     options = {"mode": mode, "want_entropy": want_entropy, "n_threads": n_threads}
-    rows = nan_rows(X, n_threads=n_threads)
-    if rows.size == 0:
+    parts = split_rows(X, sort=not layout.is_diagonal, n_threads=n_threads)
+    if parts is None:
         return estep.chunk_statistics(X, sample_weight, layout, shift, kind, resp=resp, **options)
     if mode == GIVEN and resp is None:
         raise ValueError("mode=GIVEN needs the responsibilities.")
-    complete = _complement(rows, X.shape[0])
+    complete, rows, keys = parts
     total = None
     if complete.size:
         total = estep.chunk_statistics(
-            np.ascontiguousarray(X[complete]),
+            gather_rows(X, complete, n_threads=n_threads),
             sample_weight[complete] if sample_weight.size else sample_weight,
             layout,
             shift,
@@ -269,7 +395,9 @@ def chunk_statistics(
             **options,
         )
         shift = total.shift
-    part = marginal_statistics(X, rows, sample_weight, layout, shift, kind, resp=resp, **options)
+    part = marginal_statistics(
+        X, rows, keys, sample_weight, layout, shift, kind, resp=resp, **options
+    )
     return part if total is None else total + part
 
 
@@ -298,8 +426,8 @@ def score_chunk(
     ...                                np.ones((2, 2)))
     >>> X = np.array([[0.0, 0.0], [np.nan, 0.1], [5.0, np.nan]])
     >>> log_lik, _, labels = _marginal.score_chunk(X, layout, want_labels=True)
-    >>> labels, log_lik[1] > log_lik[0]  # one density value instead of two
-    (array([0, 0, 1]), np.True_)
+    >>> labels, bool(log_lik[1] > log_lik[0])  # one density value instead of two
+    (array([0, 0, 1]), True)
     """
     n_samples = X.shape[0]
     n_components = layout.n_components
@@ -308,8 +436,8 @@ def score_chunk(
         out_resp = np.empty((n_samples if want_resp else 0, n_components))
     if out_labels is None:
         out_labels = np.empty(n_samples if want_labels else 0, dtype=np.int64)
-    rows = nan_rows(X, n_threads=n_threads)
-    if rows.size == 0:
+    parts = split_rows(X, sort=not layout.is_diagonal, n_threads=n_threads)
+    if parts is None:
         return estep.score_chunk(
             X,
             layout,
@@ -318,10 +446,10 @@ def score_chunk(
             out_resp=out_resp,
             out_labels=out_labels,
         )
-    complete = _complement(rows, n_samples)
+    complete, rows, keys = parts
     if complete.size:
         part_lse, part_resp, part_labels = estep.score_chunk(
-            np.ascontiguousarray(X[complete]),
+            gather_rows(X, complete, n_threads=n_threads),
             layout,
             want_resp=out_resp.shape[0] > 0,
             want_labels=out_labels.shape[0] > 0,
@@ -335,6 +463,7 @@ def score_chunk(
     marginal_scores(
         X,
         rows,
+        keys,
         layout,
         out_lse=lse,
         out_resp=out_resp if out_resp.shape[0] else None,
@@ -370,11 +499,13 @@ def impute_chunk(X: np.ndarray, layout, *, want_var: bool = False, n_threads: in
     """
     filled = np.array(X, dtype=np.float64, order="C")
     variance = np.zeros(X.shape) if want_var else None
-    rows = nan_rows(X, n_threads=n_threads)
-    if rows.size:
+    parts = split_rows(X, sort=not layout.is_diagonal, n_threads=n_threads)
+    if parts is not None:
+        _, rows, keys = parts
         marginal_scores(
             X,
             rows,
+            keys,
             layout,
             out_lse=np.empty(X.shape[0]),
             out_mean=filled,
@@ -405,10 +536,3 @@ def fill_missing(X: np.ndarray, fill: np.ndarray) -> np.ndarray:
     part[holes] = np.broadcast_to(fill.astype(X.dtype), part.shape)[holes]
     out[rows] = part
     return out
-
-
-def _complement(rows: np.ndarray, n_samples: int) -> np.ndarray:
-    """The indices in ``range(n_samples)`` that are not in ``rows``."""
-    keep = np.ones(n_samples, dtype=bool)
-    keep[rows] = False
-    return np.flatnonzero(keep)
