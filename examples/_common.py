@@ -34,6 +34,7 @@ SMALL_N = {
     "wine": 178,
     "breast_cancer": 569,
     "colour_segmentation": 5000,
+    "missing_values": 569,
 }
 
 # matplotlib's "tab10" colours, as RGB, so that memberships can be blended without matplotlib.

@@ -77,3 +77,26 @@ def test_scaling_reports_threads_sizes_and_memory(tmp_path):
     assert "relative to smallest N=1" in lines[1]
     assert "peak during fit MB=" in lines[3] and "X MB=0.04578" in lines[3]
     assert "init in EM iterations=" in lines[4]
+
+
+def test_missing_values_times_both_iterations_side_by_side(tmp_path):
+    out = tmp_path / "missing.json"
+    stdout = _run(
+        "missing_values.py",
+        "--n-samples",
+        "3000",
+        "--features",
+        "4",
+        "--fractions",
+        "0.2",
+        "--repeat",
+        "2",
+        "--json",
+        str(out),
+        cwd=tmp_path,
+    )
+    (row,) = json.loads(out.read_text())["results"]
+    assert row["n_features"] == 4 and row["fraction_missing"] == 0.2
+    assert 0.3 < row["rows_with_nan"] < 0.8
+    assert row["complete_s"] > 0 and row["missing_s"] > 0
+    assert "load average before" in stdout and "ratio" in stdout
