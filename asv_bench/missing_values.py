@@ -58,9 +58,7 @@ def fixed_parameters(centres, covariance_type):
         "diag": np.ones((n_components, n_features)),
         "spherical": np.ones((n_components, n_features)),
     }[covariance_type]
-    means, covariances, factors, extra = model.estimate(
-        np.ones(n_components), centres + 0.1, start
-    )
+    means, covariances, factors, extra = model.estimate(np.ones(n_components), centres + 0.1, start)
     weights = np.full(n_components, 1.0 / n_components)
     return MixtureParams(weights, means, covariances, factors, covariance_type, extra)
 
