@@ -265,44 +265,19 @@ def marginal_statistics(
     per_component = 1 + n_features + (n_features if kind == DIAG else n_features**2)
     n_slots = estep.n_slots_for(len(rows), n_components, per_component, block)
     shift = np.ascontiguousarray(shift, dtype=np.float64)
+    form = marginal_form(layout)
     fmap = _feature_map(layout, kind, keys) if mode in (SOFT, SCORE) else None
     if fmap is not None:
-        from ._kernels.missing_map import missing_map_statistics
+        from ._kernels.missing_map import missing_map_statistics as statistics
 
-        form = marginal_form(layout)
-        map_form = (form[0], np.ascontiguousarray(fmap.centre), form[2], form[7])
-        nk, s1, s2, totals, weight_sum = missing_map_statistics(
-            X,
-            rows,
-            keys,
-            sample_weight,
-            map_form,
-            shift,
-            mode,
-            kind,
-            want_entropy,
-            n_slots,
-            block,
-            n_threads=n_threads,
-        )
+        form = (form[0], np.ascontiguousarray(fmap.centre), form[2], form[7])
+        given = ()  # EM and scoring passes only: no responsibilities to read
     else:
-        from ._kernels.missing import missing_statistics
+        from ._kernels.missing import missing_statistics as statistics
 
-        nk, s1, s2, totals, weight_sum = missing_statistics(
-            X,
-            rows,
-            keys,
-            sample_weight,
-            marginal_form(layout),
-            shift,
-            np.empty((0, n_components)) if resp is None else resp,
-            mode,
-            kind,
-            want_entropy,
-            n_slots,
-            block,
-            n_threads=n_threads,
-        )
+        given = (np.empty((0, n_components)) if resp is None else resp,)
+    args = (X, rows, keys, sample_weight, form, shift, *given, mode, kind, want_entropy, n_slots)
+    nk, s1, s2, totals, weight_sum = statistics(*args, block, n_threads=n_threads)
     stats = SufficientStats(
         nk,
         s1,
@@ -424,18 +399,19 @@ def marginal_scores(
 
 
 def chunk_statistics(
-    X: np.ndarray,
-    sample_weight: np.ndarray,
+    X,
+    sample_weight,
     layout,
-    shift: np.ndarray,
-    kind: int,
+    shift,
+    kind,
     *,
-    mode: int = SOFT,
-    resp: np.ndarray | None = None,
-    want_entropy: bool = False,
-    n_threads: int | None = None,
+    mode=SOFT,
+    resp=None,
+    want_entropy=False,
+    n_threads=None,
 ) -> SufficientStats:
-    """:func:`fastgmm.estep.chunk_statistics` for rows that may hold NaN (marginalised).
+    """:func:`fastgmm.estep.chunk_statistics` for rows that may hold NaN (marginalised), with
+    its arguments.
 
     Complete rows take the usual kernels (gathered into one array when the chunk also holds
     incomplete rows), the others :func:`marginal_statistics`; the parts are added about the
@@ -478,18 +454,10 @@ def chunk_statistics(
     return part if total is None else total + part
 
 
-def score_chunk(
-    X: np.ndarray,
-    layout,
-    *,
-    want_resp: bool = False,
-    want_labels: bool = False,
-    n_threads: int | None = None,
-    out_lse: np.ndarray | None = None,
-    out_resp: np.ndarray | None = None,
-    out_labels: np.ndarray | None = None,
-):
-    """:func:`fastgmm.estep.score_chunk` for rows that may hold NaN (marginalised).
+def score_chunk(X, layout, *, n_threads=None, **outputs):
+    """:func:`fastgmm.estep.score_chunk` for rows that may hold NaN (marginalised), with its
+    keyword arguments (``want_resp``, ``want_labels``, ``out_lse``, ``out_resp``,
+    ``out_labels``) and its return value.
 
     A row's log-likelihood is that of its observed entries; its responsibilities are the
     posterior probabilities given them.
@@ -506,49 +474,45 @@ def score_chunk(
     >>> labels, bool(log_lik[1] > log_lik[0])  # one density value instead of two
     (array([0, 0, 1]), True)
     """
-    n_samples = X.shape[0]
-    n_components = layout.n_components
-    lse = np.empty(n_samples) if out_lse is None else out_lse
-    if out_resp is None:
-        out_resp = np.empty((n_samples if want_resp else 0, n_components))
-    if out_labels is None:
-        out_labels = np.empty(n_samples if want_labels else 0, dtype=np.int64)
     parts = split_rows(X, sort=not layout.is_diagonal, n_threads=n_threads)
     if parts is None:
-        return estep.score_chunk(
-            X,
-            layout,
-            n_threads=n_threads,
-            out_lse=lse,
-            out_resp=out_resp,
-            out_labels=out_labels,
-        )
+        return estep.score_chunk(X, layout, n_threads=n_threads, **outputs)
     complete, rows, keys = parts
+    # The outputs for every row: the caller's, or new ones (empty unless wanted).
+    n_samples = X.shape[0]
+    layouts = {
+        "out_lse": ((), np.float64),
+        "out_resp": ((layout.n_components,), np.float64),
+        "out_labels": ((), np.int64),
+    }
+    out = {}
+    for name, (trailing, dtype) in layouts.items():
+        wanted = name == "out_lse" or outputs.get("want_" + name[4:], False)
+        given = outputs.get(name)
+        if given is None:
+            given = np.empty(((n_samples if wanted else 0), *trailing), dtype)
+        out[name] = given
     if complete.size:
-        part_lse, part_resp, part_labels = estep.score_chunk(
+        scored = estep.score_chunk(
             gather_rows(X, complete, n_threads=n_threads),
             layout,
-            want_resp=out_resp.shape[0] > 0,
-            want_labels=out_labels.shape[0] > 0,
+            want_resp=out["out_resp"].shape[0] > 0,
+            want_labels=out["out_labels"].shape[0] > 0,
             n_threads=n_threads,
         )
-        lse[complete] = part_lse
-        if out_resp.shape[0]:
-            out_resp[complete] = part_resp
-        if out_labels.shape[0]:
-            out_labels[complete] = part_labels
+        for target, part in zip(out.values(), scored):
+            if target.shape[0]:
+                target[complete] = part
     marginal_scores(
         X,
         rows,
         keys,
         layout,
-        out_lse=lse,
-        out_resp=out_resp if out_resp.shape[0] else None,
-        out_labels=out_labels if out_labels.shape[0] else None,
+        **{name: array if array.shape[0] else None for name, array in out.items()},
         n_threads=n_threads,
     )
-    estep._check_scores(lse)
-    return lse, out_resp, out_labels
+    estep._check_scores(out["out_lse"])
+    return out["out_lse"], out["out_resp"], out["out_labels"]
 
 
 def impute_chunk(X: np.ndarray, layout, *, want_var: bool = False, n_threads: int | None = None):

@@ -777,11 +777,11 @@ lower_bound_
         --------
         >>> import numpy as np
         >>> from fastgmm import GaussianMixtureIC
-        >>> rng = np.random.default_rng(0)
-        >>> X = np.vstack([rng.normal(0, 1, (100, 2)), rng.normal(8, 1, (100, 2))])
-        >>> ic = GaussianMixtureIC(n_components=[1, 2], random_state=0).fit(X)
-        >>> ic.impute([[8.0, np.nan]]).round(0)
-        array([[8., 8.]])"""
+        >>> blobs = np.random.default_rng(1).normal(size=(300, 2)) + [[0, 0], [8, 8], [0, 0]]
+        >>> ic = GaussianMixtureIC(n_components=[1, 2], random_state=0).fit(blobs)
+        >>> ic.impute([[8.0, np.nan], [np.nan, 0.0]]).round(0)  # each from its cluster
+        array([[8., 8.],
+               [0., 0.]])"""
         return self._best().impute(X, return_std=return_std)
 
     def sample(self, n_samples=1):

@@ -6,6 +6,7 @@ no grouping of rows by pattern.
 """
 
 import numpy as np
+from reference import covariances_of_type
 from scipy.special import logsumexp
 
 
@@ -64,19 +65,10 @@ def statistics(resp, x_hat, cond, shift, sample_weight=None):
 
 def m_step(nk, s1, s2, shift, covariance_type, reg_covar):
     """Parameters from the expected statistics (the textbook M-step)."""
-    n_features = s1.shape[1]
     means = shift + s1 / nk[:, None]
     offset = s1 / nk[:, None]
     full = s2 / nk[:, None, None] - offset[:, :, None] * offset[:, None, :]
-    if covariance_type == "full":
-        covs = full + reg_covar * np.eye(n_features)
-    elif covariance_type == "tied":
-        covs = np.tensordot(nk, full, axes=1) / nk.sum() + reg_covar * np.eye(n_features)
-    elif covariance_type == "diag":
-        covs = np.stack([np.diag(c) for c in full]) + reg_covar
-    else:
-        covs = np.array([np.trace(c) / n_features for c in full]) + reg_covar
-    return nk / nk.sum(), means, covs
+    return nk / nk.sum(), means, covariances_of_type(full, nk, covariance_type, reg_covar)
 
 
 def em_step(X, weights, means, cov_matrices, covariance_type, reg_covar, sample_weight=None):

@@ -110,32 +110,13 @@ def test_statistics_of_rows_with_nan_match_the_reference(
     _, rows, keys = _marginal.split_rows(X, sort=not layout.is_diagonal)
     kind = KINDS[covariance_type]
     shift = params.means + 0.25  # moments about any shift
+    options = {"resp": None, "want_entropy": False, "n_threads": 2}
     with _marginal.forced_kernel(kernel):
-        stats = _marginal.marginal_statistics(
-            X,
-            rows,
-            keys,
-            np.empty(0),
-            layout,
-            shift,
-            kind,
-            mode=SOFT,
-            resp=None,
-            want_entropy=False,
-            n_threads=2,
-        )
-        totals = _marginal.marginal_statistics(
-            X,
-            rows,
-            keys,
-            np.empty(0),
-            layout,
-            shift,
-            kind,
-            mode=SCORE,
-            resp=None,
-            want_entropy=False,
-            n_threads=2,
+        stats, totals = (
+            _marginal.marginal_statistics(
+                X, rows, keys, np.empty(0), layout, shift, kind, mode=mode, **options
+            )
+            for mode in (SOFT, SCORE)
         )
     compare_statistics(stats, X[rows].astype(np.float64), params, kind, what=kernel)
     assert totals.log_lik == pytest.approx(stats.log_lik, rel=1e-12)

@@ -62,7 +62,7 @@ from .blocks import (
     total_weight,
     weigh,
 )
-from .modes import GIVEN, SCORE, SOFT
+from .modes import GIVEN, HARD, SCORE
 
 _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 # Patterns of up to this many features are their own sort key, one bit per feature.
@@ -300,32 +300,35 @@ def condition_pattern(xt, s, e, idx, n_m, prec_t, means_t, chol, inv_diag, coupl
                 coef = coupling[a, c]
                 for k in range(n_components):
                     row[k] += coef[k] * (x - mu[k])
+        solve_missing(t, n_m, chol, inv_diag)
         for a in range(n_m):
             row = t[a]
-            for b in range(a):
-                coef = chol[a, b]
-                other = t[b]
-                for k in range(n_components):
-                    row[k] -= coef[k] * other[k]
-            inv = inv_diag[a]
-            for k in range(n_components):
-                row[k] *= inv[k]
-        for a in range(n_m - 1, -1, -1):
-            row = t[a]
-            for b in range(a + 1, n_m):
-                coef = chol[b, a]
-                other = t[b]
-                for k in range(n_components):
-                    row[k] -= coef[k] * other[k]
-            inv = inv_diag[a]
             d = idx[a]
             for k in range(n_components):
-                row[k] *= inv[k]
                 delta[k, d, j] = -row[k]
 
 
 @inline
-def condition_run(xt, s, e, idx, n_m, prec_t, chol, inv_diag, rhs, delta):
+def solve_missing(t, n_m, chol, inv_diag):
+    """``t[:n_m] = Lambda_k,mm^-1 t[:n_m]`` for every component ``k`` (the last index), by
+    forward and back substitution with the factors of :func:`factor_pattern`."""
+    n_components = inv_diag.shape[1]
+    for sweep in range(2 * n_m):
+        back = sweep >= n_m  # L y = t, then L^T z = y
+        a = 2 * n_m - 1 - sweep if back else sweep
+        row = t[a]
+        for b in range(a + 1 if back else 0, n_m if back else a):
+            coef = chol[b, a] if back else chol[a, b]
+            other = t[b]
+            for k in range(n_components):
+                row[k] -= coef[k] * other[k]
+        inv = inv_diag[a]
+        for k in range(n_components):
+            row[k] *= inv[k]
+
+
+@inline
+def condition_run(s, e, idx, n_m, prec_t, chol, inv_diag, rhs, delta):
     """:func:`condition_pattern` for a long run of rows: component by component, each step one
     vector loop over the run's rows (contiguous in ``xt``). ``rhs`` is (D, block) scratch.
 
@@ -333,16 +336,15 @@ def condition_run(xt, s, e, idx, n_m, prec_t, chol, inv_diag, rhs, delta):
     could not rule out negative indices, kept Numba's wrap-around test in every iteration and
     did not vectorise (measured: 4x slower).
     """
-    n_features = xt.shape[0]
-    n_components = prec_t.shape[2]
     n = e - s
-    for k in range(n_components):
+    n_features = delta.shape[1]
+    for k in range(prec_t.shape[2]):
         dk = delta[k]
         for a in range(n_m):
-            ia = idx[a]
             row = rhs[a, s:e]
             for j in range(n):
                 row[j] = 0.0
+            ia = idx[a]
             for c in range(n_m, n_features):
                 d = idx[c]
                 coef = prec_t[ia, d, k]
@@ -375,39 +377,23 @@ def condition_run(xt, s, e, idx, n_m, prec_t, chol, inv_diag, rhs, delta):
 
 @inline
 def conditional_covariances(n_m, chol, inv_diag, linv, cov):
-    """``cov[a, b, k] = (Lambda_k,mm^-1)[a, b]`` for every component, from the factors of
-    :func:`factor_pattern`: ``L^-1`` by forward substitution (into ``linv``), then
-    ``L^-T L^-1``. Components innermost, as there."""
+    """``cov[a, b, k] = (Lambda_k,mm^-1)[a, b]`` for every component (the conditional
+    covariance of the missing block), one column at a time by :func:`solve_missing` on the
+    unit vectors, with the factors of :func:`factor_pattern`. ``linv[0]`` is (D, K) scratch."""
     n_components = inv_diag.shape[1]
-    for a in range(n_m):
-        diag = linv[a, a]
-        inv = inv_diag[a]
-        for k in range(n_components):
-            diag[k] = inv[k]
-        for b in range(a):
-            out = linv[a, b]
+    t = linv[0]
+    for b in range(n_m):
+        for a in range(n_m):
+            row = t[a]
+            unit = 1.0 if a == b else 0.0
             for k in range(n_components):
-                out[k] = 0.0
-            for c in range(b, a):
-                left = chol[a, c]
-                right = linv[c, b]
-                for k in range(n_components):
-                    out[k] -= left[k] * right[k]
+                row[k] = unit
+        solve_missing(t, n_m, chol, inv_diag)
+        for a in range(n_m):
+            row = t[a]
+            column = cov[a, b]
             for k in range(n_components):
-                out[k] *= inv[k]
-    for a in range(n_m):
-        for b in range(a + 1):
-            out = cov[a, b]
-            for k in range(n_components):
-                out[k] = 0.0
-            for c in range(a, n_m):
-                left = linv[c, a]
-                right = linv[c, b]
-                for k in range(n_components):
-                    out[k] += left[k] * right[k]
-            mirror = cov[b, a]
-            for k in range(n_components):
-                mirror[k] = out[k]
+                column[k] = row[k]
 
 
 @inline
@@ -508,7 +494,7 @@ def marginal_log_prob(xt, n_rows, patterns, form, scratch, delta, work, sq, lp):
         if n_m > 0:
             factor_pattern(prec_t, idx[g], n_m, chol, inv_diag, half_logdet, value)
             if e - s >= _RUN_ROWS:
-                condition_run(xt, s, e, idx[g], n_m, prec_t, chol, inv_diag, rhs, delta)
+                condition_run(s, e, idx[g], n_m, prec_t, chol, inv_diag, rhs, delta)
             else:
                 condition_pattern(
                     xt, s, e, idx[g], n_m, prec_t, means_t, chol, inv_diag, coupling, t, delta
@@ -528,51 +514,66 @@ def marginal_log_prob(xt, n_rows, patterns, form, scratch, delta, work, sq, lp):
 
 
 @inline
-def accumulate_component(k, delta, n_rows, wr, offset, full, s1, s2, work, wd, gram):
+def accumulate_component(k, delta, n_rows, wr, offset, full, work, moments):
     """Add component ``k``'s ``s1`` and ``s2`` (full upper triangle or diagonal) of the rows
-    ``delta + offset`` (``x_hat - shift_k``) weighted by ``wr`` (zero past ``n_rows``)."""
+    ``delta + offset`` (``x_hat - shift_k``) weighted by ``wr`` (zero past ``n_rows``).
+    ``moments`` is ``(s1, s2, gram, wd)``: the sums, and (D, D) and (block,) scratch.
+
+    The rows about the shift go into ``work`` first (over the block's whole width: the columns
+    past ``n_rows`` are finite and weigh nothing), then ``s1``; the full second moment is one
+    BLAS ``syrk`` of the rows scaled by ``sqrt(wr)`` from ``GEMM_MIN_FEATURES`` features, and
+    loops below, as for the complete rows.
+    """
+    s1, s2, gram, wd = moments
     n_features, width = delta.shape
-    if full and n_features >= GEMM_MIN_FEATURES:
-        for j in range(width):
-            wd[j] = np.sqrt(wr[j])
-        for d in range(n_features):
-            o = offset[d]
-            src = delta[d]
-            out = work[d]
-            for j in range(width):
-                out[j] = (src[j] + o) * wd[j]
-            first = 0.0
-            for j in range(n_rows):  # a separate, read-only reduction (see blocks.weigh)
-                first += wr[j] * (src[j] + o)
-            s1[k, d] += first
-        gram_lower(work, gram)
-        for d in range(n_features):
-            for e in range(d, n_features):
-                s2[k, d, e] += gram[e, d]
-        return
     for d in range(n_features):
         o = offset[d]
         src = delta[d]
-        out = work[d]
-        for j in range(n_rows):
-            out[j] = src[j] + o
+        v = work[d]
+        for j in range(width):
+            v[j] = src[j] + o
         first = 0.0
-        for j in range(n_rows):
-            first += wr[j] * out[j]
+        for j in range(n_rows):  # a separate, read-only reduction (see blocks.weigh)
+            first += wr[j] * v[j]
         s1[k, d] += first
-    if full:
+    if not full:
+        for d in range(n_features):
+            v = work[d]
+            second = 0.0
+            for j in range(n_rows):
+                second += wr[j] * v[j] * v[j]
+            s2[k, 0, d] += second
+        return
+    if n_features < GEMM_MIN_FEATURES:
         for d in range(n_features):
             for e in range(d, n_features):
                 second = 0.0
                 for j in range(n_rows):
                     second += wr[j] * work[d, j] * work[e, j]
                 s2[k, d, e] += second
-    else:
-        for d in range(n_features):
-            second = 0.0
-            for j in range(n_rows):
-                second += wr[j] * work[d, j] * work[d, j]
-            s2[k, 0, d] += second
+        return
+    for j in range(width):
+        wd[j] = np.sqrt(wr[j])
+    for d in range(n_features):
+        v = work[d]
+        for j in range(width):
+            v[j] *= wd[j]
+    gram_lower(work, gram)
+    for d in range(n_features):
+        for e in range(d, n_features):
+            s2[k, d, e] += gram[e, d]
+
+
+@inline
+def run_conditional(patterns, g, prec_t, scratch, linv, cov):
+    """Run ``g``'s first and past-last rows and its number of missing entries; when it has
+    some, ``cov[:n_m, :n_m, k]`` receives every component's ``Lambda_k,mm^-1``."""
+    starts, idx, n_miss = patterns[1], patterns[2], patterns[3]
+    n_m = n_miss[g]
+    if n_m > 0:
+        factor_pattern(prec_t, idx[g], n_m, scratch[0], scratch[1], scratch[2], scratch[3])
+        conditional_covariances(n_m, scratch[0], scratch[1], linv, cov)
+    return starts[g], starts[g + 1], n_m
 
 
 @inline
@@ -598,14 +599,11 @@ def add_conditional(xt, n_rows, patterns, form, w, resp, full, s2, scratch, linv
                 else:
                     s2[k, 0, d] += total * variance
         return
-    n_groups, starts, idx, n_miss = patterns
-    chol, inv_diag, half_logdet, value = scratch[0], scratch[1], scratch[2], scratch[3]
-    for g in range(n_groups):
-        n_m = n_miss[g]
+    idx = patterns[2]
+    for g in range(patterns[0]):
+        s, e, n_m = run_conditional(patterns, g, prec_t, scratch, linv, cov)
         if n_m == 0:
             continue
-        s = starts[g]
-        e = starts[g + 1]
         run = w[s:e]
         for k in range(n_components):
             r = resp[k, s:e]
@@ -613,8 +611,6 @@ def add_conditional(xt, n_rows, patterns, form, w, resp, full, s2, scratch, linv
             for j in range(e - s):
                 total += run[j] * r[j]
             mass[k] = total
-        factor_pattern(prec_t, idx[g], n_m, chol, inv_diag, half_logdet, value)
-        conditional_covariances(n_m, chol, inv_diag, linv, cov)
         for k in range(n_components):
             total = mass[k]
             if total == 0.0:
@@ -629,6 +625,19 @@ def add_conditional(xt, n_rows, patterns, form, w, resp, full, s2, scratch, linv
 
 
 @inline
+def mix_predictions(delta, means, resp, d, n_rows, centre, power, out):
+    """``out[j] += sum_k r_kj (x_hat_kdj - centre[j]) ** power`` (power 1 or 2), feature
+    ``d`` of the components' filled rows (``delta[k] + mu_k``)."""
+    for k in range(means.shape[0]):
+        predicted = delta[k, d]
+        offset = means[k, d]
+        r = resp[k]
+        for j in range(n_rows):
+            gap = predicted[j] + offset - centre[j]
+            out[j] += r[j] * (gap if power == 1 else gap * gap)
+
+
+@inline
 def impute_block(xt, n_rows, patterns, form, resp, delta, scratch, linv, cov, fill, spread, out):
     """The imputation outputs of a block: conditional means and variances of missing entries.
 
@@ -640,55 +649,35 @@ def impute_block(xt, n_rows, patterns, form, resp, delta, scratch, linv, cov, fi
     means, prec_t, diagonal, scales = form[0], form[2], form[5], form[6]
     n_components, n_features = means.shape
     want_var = out_var.shape[0] > 0
+    # Per feature: the mixture's conditional mean, then the components' predictions' spread
+    # about it (with the spread's zeroed row as the first pass's centre).
     for d in range(n_features):
         for j in range(n_rows):
             fill[d, j] = 0.0
             spread[d, j] = 0.0
-    for k in range(n_components):
-        r = resp[k]
-        for d in range(n_features):
-            mu = means[k, d]
-            src = delta[k, d]
-            dst = fill[d]
-            for j in range(n_rows):
-                dst[j] += r[j] * (src[j] + mu)
-    if want_var:
-        if diagonal:
-            for k in range(n_components):
-                r = resp[k]
-                for d in range(n_features):
-                    variance = 1.0 / (scales[k, d] * scales[k, d])
-                    dst = spread[d]
-                    for j in range(n_rows):
-                        dst[j] += r[j] * variance
-        else:
-            n_groups, starts, idx, n_miss = patterns
-            chol, inv_diag, half_logdet, value = scratch[0], scratch[1], scratch[2], scratch[3]
-            for g in range(n_groups):
-                n_m = n_miss[g]
-                if n_m == 0:
-                    continue
-                factor_pattern(prec_t, idx[g], n_m, chol, inv_diag, half_logdet, value)
-                conditional_covariances(n_m, chol, inv_diag, linv, cov)
-                s = starts[g]
-                e = starts[g + 1]
-                for k in range(n_components):
-                    r = resp[k, s:e]
-                    for a in range(n_m):
-                        dst = spread[idx[g, a], s:e]
-                        variance = cov[a, a, k]
-                        for j in range(e - s):
-                            dst[j] += r[j] * variance
+        mix_predictions(delta, means, resp, d, n_rows, spread[d], 1, fill[d])
+        if want_var:
+            mix_predictions(delta, means, resp, d, n_rows, fill[d], 2, spread[d])
+    # Plus the components' own conditional variances.
+    if want_var and diagonal:
         for k in range(n_components):
             r = resp[k]
             for d in range(n_features):
-                mu = means[k, d]
-                src = delta[k, d]
-                centre = fill[d]
+                variance = 1.0 / (scales[k, d] * scales[k, d])
                 dst = spread[d]
                 for j in range(n_rows):
-                    gap = src[j] + mu - centre[j]
-                    dst[j] += r[j] * gap * gap
+                    dst[j] += r[j] * variance
+    elif want_var:
+        idx = patterns[2]
+        for g in range(patterns[0]):
+            s, e, n_m = run_conditional(patterns, g, prec_t, scratch, linv, cov)
+            for k in range(n_components):
+                r = resp[k, s:e]
+                for a in range(n_m):
+                    dst = spread[idx[g, a], s:e]
+                    variance = cov[a, a, k]
+                    for j in range(e - s):
+                        dst[j] += r[j] * variance
     for j in range(n_rows):
         i = rows[first + j]
         for d in range(n_features):
@@ -701,6 +690,63 @@ def impute_block(xt, n_rows, patterns, form, resp, delta, scratch, linv, cov, fi
                 out_mean[i, d] = x
                 if want_var:
                     out_var[i, d] = 0.0
+
+
+@inline
+def pattern_buffers(n_features, n_components, block):
+    """A slot's buffers for the rows of a block and their patterns: ``(xt, delta, work,
+    scratch, linv, cov, starts, idx, n_miss)``, ``scratch`` being the per-pattern tables of
+    :func:`marginal_log_prob`. Zeroed where a product may read past a block's last row."""
+    tables = (
+        np.zeros((n_features, n_features, n_components)),
+        np.zeros((n_features, n_components)),
+        np.zeros(n_components),
+        np.zeros(n_components),
+        np.zeros((n_features, n_features, n_components)),
+        np.zeros((n_features, n_components)),
+        np.zeros((n_features, block)),
+    )
+    return (
+        np.zeros((n_features, block)),
+        np.zeros((n_components, n_features, block)),
+        np.zeros((n_features, block)),
+        tables,
+        np.zeros((n_features, n_features, n_components)),
+        np.zeros((n_features, n_features, n_components)),
+        np.empty(block + 1, dtype=np.int64),
+        np.empty((block, n_features), dtype=np.int64),
+        np.zeros(block, dtype=np.int64),
+    )
+
+
+@inline
+def block_log_prob(X, rows, keys, first, n_rows, sample_weight, form, buffers, lp, w, sq):
+    """Load a block's rows (and weights into ``w``), find their patterns and put every
+    component's weighted marginal log-densities into ``lp``; returns the patterns."""
+    xt, delta, work, scratch = buffers[:4]
+    starts, idx, n_miss = buffers[6:]
+    load_rows(X, rows, first, n_rows, sample_weight, xt, w)
+    n_groups = 0
+    if not form[5]:  # a diagonal layout needs no patterns
+        n_groups = find_patterns(xt, keys, first, n_rows, starts, idx, n_miss)
+    patterns = (n_groups, starts, idx, n_miss)
+    marginal_log_prob(xt, n_rows, patterns, form, scratch, delta, work, sq, lp)
+    return patterns
+
+
+@inline
+def row_buffers(n_components, block):
+    """A slot's per-row buffers: ``(lp, w, mx, sq, lse, extras, bits)`` (see
+    :func:`fastgmm._kernels.blocks.responsibilities`)."""
+    return (
+        np.empty((n_components, block)),
+        np.empty(block),
+        np.empty(block),
+        np.empty(block),
+        np.empty(block),
+        np.empty((3, block)),
+        np.empty(block, dtype=np.int64),
+    )
 
 
 @kernel
@@ -741,7 +787,7 @@ def missing_statistics(
     nk, s1, s2, totals, weight_sum
         As for ``factor_statistics``; ``s2`` is (K, D, D) upper triangles, or (K, 1, D).
     """
-    means, diagonal = form[0], form[5]
+    means = form[0]
     n_components, n_features = means.shape
     n_rows_total = rows.shape[0]
     n_blocks = (n_rows_total + block - 1) // block
@@ -758,61 +804,36 @@ def missing_statistics(
         for d in range(n_features):
             offsets[k, d] = means[k, d] - shift[k, d]
     for p in prange(n_slots):
-        xt = np.zeros((n_features, block))
-        delta = np.zeros((n_components, n_features, block))
-        work = np.zeros((n_features, block))
-        gram = np.empty((n_features, n_features))
-        scratch = (
-            np.zeros((n_features, n_features, n_components)),
-            np.zeros((n_features, n_components)),
-            np.zeros(n_components),
-            np.zeros(n_components),
-            np.zeros((n_features, n_features, n_components)),
-            np.zeros((n_features, n_components)),
-            np.zeros((n_features, block)),
-        )
-        linv = np.zeros((n_features, n_features, n_components))
-        cov = np.zeros((n_features, n_features, n_components))
+        buffers = pattern_buffers(n_features, n_components, block)
+        lp, w, mx, sq, lse, extras, bits = row_buffers(n_components, block)
+        moments = (s1_p[p], s2_p[p], np.empty((n_features, n_features)), np.empty(block))
         mass = np.zeros(n_components)
-        starts = np.empty(block + 1, dtype=np.int64)
-        idx = np.empty((block, n_features), dtype=np.int64)
-        n_miss = np.zeros(block, dtype=np.int64)
-        lp = np.empty((n_components, block))
-        w = np.empty(block)
         wr = np.empty(block)
-        wd = np.empty(block)
-        mx = np.empty(block)
-        sq = np.empty(block)
-        lse = np.empty(block)
-        extras = np.empty((3, block))
-        bits = np.empty(block, dtype=np.int64)
         for b in range(p * n_blocks // n_slots, (p + 1) * n_blocks // n_slots):
             first = b * block
             n_rows = min(block, n_rows_total - first)
-            load_rows(X, rows, first, n_rows, sample_weight, xt, w)
-            n_groups = 0
-            if not diagonal:
-                n_groups = find_patterns(xt, keys, first, n_rows, starts, idx, n_miss)
-            patterns = (n_groups, starts, idx, n_miss)
-            marginal_log_prob(xt, n_rows, patterns, form, scratch, delta, work, sq, lp)
-            if mode == GIVEN:
+            patterns = block_log_prob(
+                X, rows, keys, first, n_rows, sample_weight, form, buffers, lp, w, sq
+            )
+            sw_p[p] += total_weight(w, n_rows)
+            if mode != GIVEN:
+                # Posterior probabilities, or one-hot rows at the largest for HARD.
+                posterior = mode != HARD
+                responsibilities(
+                    lp, n_rows, posterior, w, lse, mx, bits, extras, want_entropy, tot_p[p]
+                )
+            else:
                 for k in range(n_components):
                     for j in range(n_rows):
                         lp[k, j] = resp_in[rows[first + j], k]
-            else:
-                soft = mode == SOFT or mode == SCORE
-                responsibilities(lp, n_rows, soft, w, lse, mx, bits, extras, want_entropy, tot_p[p])
-            sw_p[p] += total_weight(w, n_rows)
             if mode == SCORE:
                 continue
+            xt, delta, work, scratch, linv, cov = buffers[:6]
             for k in range(n_components):
                 total = weigh(w, lp[k], n_rows, block, wr)
-                if total == 0.0:
-                    continue
-                nk_p[p, k] += total
-                accumulate_component(
-                    k, delta[k], n_rows, wr, offsets[k], full, s1_p[p], s2_p[p], work, wd, gram
-                )
+                if total != 0.0:
+                    nk_p[p, k] += total
+                    accumulate_component(k, delta[k], n_rows, wr, offsets[k], full, work, moments)
             add_conditional(
                 xt, n_rows, patterns, form, w, lp, full, s2_p[p], scratch, linv, cov, mass
             )
@@ -833,45 +854,21 @@ def missing_scores(X, rows, keys, form, outputs, block):
     run in any order.
     """
     out_lse, out_resp, out_labels, out_mean, out_var = outputs
-    means, diagonal = form[0], form[5]
+    means = form[0]
     n_components, n_features = means.shape
     n_rows_total = rows.shape[0]
     n_blocks = (n_rows_total + block - 1) // block
     no_weights = np.empty(0)
     for b in prange(n_blocks):
-        xt = np.zeros((n_features, block))
-        delta = np.zeros((n_components, n_features, block))
-        work = np.zeros((n_features, block))
+        buffers = pattern_buffers(n_features, n_components, block)
+        xt, delta, work, scratch, linv, cov = buffers[:6]
+        lp, w, mx, sq, lse, extras, bits = row_buffers(n_components, block)
         fill = np.zeros((n_features, block))
-        scratch = (
-            np.zeros((n_features, n_features, n_components)),
-            np.zeros((n_features, n_components)),
-            np.zeros(n_components),
-            np.zeros(n_components),
-            np.zeros((n_features, n_features, n_components)),
-            np.zeros((n_features, n_components)),
-            np.zeros((n_features, block)),
-        )
-        linv = np.zeros((n_features, n_features, n_components))
-        cov = np.zeros((n_features, n_features, n_components))
-        starts = np.empty(block + 1, dtype=np.int64)
-        idx = np.empty((block, n_features), dtype=np.int64)
-        n_miss = np.zeros(block, dtype=np.int64)
-        lp = np.empty((n_components, block))
-        w = np.empty(block)
-        mx = np.empty(block)
-        sq = np.empty(block)
-        lse = np.empty(block)
-        extras = np.empty((3, block))
-        bits = np.empty(block, dtype=np.int64)
         first = b * block
         n_rows = min(block, n_rows_total - first)
-        load_rows(X, rows, first, n_rows, no_weights, xt, w)
-        n_groups = 0
-        if not diagonal:
-            n_groups = find_patterns(xt, keys, first, n_rows, starts, idx, n_miss)
-        patterns = (n_groups, starts, idx, n_miss)
-        marginal_log_prob(xt, n_rows, patterns, form, scratch, delta, work, sq, lp)
+        patterns = block_log_prob(
+            X, rows, keys, first, n_rows, no_weights, form, buffers, lp, w, sq
+        )
         if out_labels.shape[0] > 0:
             argmax_rows(lp, n_rows, mx, bits)
             for j in range(n_rows):

@@ -35,6 +35,9 @@ from .missing import (
     factor_pattern,
     find_patterns,
     load_rows,
+    pattern_buffers,
+    row_buffers,
+    solve_missing,
 )
 from .modes import SCORE
 
@@ -56,7 +59,7 @@ def run_coefficients(idx, n_m, n_o, form, tables, coef):
     else:
         for k in range(n_components):
             half_logdet[k] = 0.0
-    # G = -L^-T L^-1 Lambda_mo, one observed column at a time.
+    # G = -Lambda_mm^-1 Lambda_mo, one observed column at a time.
     for c in range(n_o):
         oc = idx[n_m + c]
         for a in range(n_m):
@@ -64,59 +67,50 @@ def run_coefficients(idx, n_m, n_o, form, tables, coef):
             src = prec_t[idx[a], oc]
             for k in range(n_components):
                 row[k] = src[k]
-            for b in range(a):
-                coefs = chol[a, b]
-                other = t[b]
-                for k in range(n_components):
-                    row[k] -= coefs[k] * other[k]
-            inv = inv_diag[a]
-            for k in range(n_components):
-                row[k] *= inv[k]
-        for a in range(n_m - 1, -1, -1):
+        solve_missing(t, n_m, chol, inv_diag)
+        for a in range(n_m):
             row = t[a]
-            for b in range(a + 1, n_m):
-                coefs = chol[b, a]
-                other = t[b]
-                for k in range(n_components):
-                    row[k] -= coefs[k] * other[k]
-            inv = inv_diag[a]
             dst = gain[a, c]
             for k in range(n_components):
-                row[k] *= inv[k]
                 dst[k] = -row[k]
-    # P = Lambda_oo + Lambda_om G.
+    # P = Lambda_oo + Lambda_om G (both triangles: the run's rows outnumber these entries).
     for c1 in range(n_o):
         o1 = idx[n_m + c1]
-        for c2 in range(c1, n_o):
+        for c2 in range(n_o):
             dst = schur[c1, c2]
             src = prec_t[o1, idx[n_m + c2]]
             for k in range(n_components):
                 dst[k] = src[k]
             for a in range(n_m):
-                left = prec_t[o1, idx[a]]
-                right = gain[a, c2]
+                coupling = prec_t[o1, idx[a]]
+                g = gain[a, c2]
                 for k in range(n_components):
-                    dst[k] += left[k] * right[k]
-            mirror = schur[c2, c1]
-            for k in range(n_components):
-                mirror[k] = dst[k]
+                    dst[k] += coupling[k] * g[k]
     # log N(x_o) = const - (y - nu)^T P (y - nu) / 2, nu = mu_o - centre_o.
     n_features = n_o + n_o * (n_o + 1) // 2 + 1
     constant = coef[n_features - 1]
     for k in range(n_components):
         constant[k] = log_const[k] + n_m * _HALF_LOG_2PI - half_logdet[k]
+    # nu_k = mu_k,o - centre_o into t's first rows (free once G is known), then P nu.
+    for c in range(n_o):
+        o = idx[n_m + c]
+        nu = t[c]
+        for k in range(n_components):
+            nu[k] = means[k, o] - centre[o]
     for c1 in range(n_o):
         linear = coef[c1]
+        p = schur[c1, 0]
+        nu = t[0]
         for k in range(n_components):
-            linear[k] = 0.0
-        for c2 in range(n_o):
-            o2 = idx[n_m + c2]
+            linear[k] = p[k] * nu[k]
+        for c2 in range(1, n_o):
             p = schur[c1, c2]
+            nu = t[c2]
             for k in range(n_components):
-                linear[k] += p[k] * (means[k, o2] - centre[o2])
-        o1 = idx[n_m + c1]
+                linear[k] += p[k] * nu[k]
+        nu = t[c1]
         for k in range(n_components):
-            constant[k] -= 0.5 * linear[k] * (means[k, o1] - centre[o1])
+            constant[k] -= 0.5 * linear[k] * nu[k]
     f = n_o
     for c1 in range(n_o):
         for c2 in range(c1, n_o):
@@ -126,6 +120,14 @@ def run_coefficients(idx, n_m, n_o, form, tables, coef):
             for k in range(n_components):
                 dst[k] = scale * p[k]
             f += 1
+
+
+@inline
+def run_shape(starts, n_miss, g, n_features):
+    """Run ``g``'s first and past-last columns, missing and observed counts, and features."""
+    n_m = n_miss[g]
+    n_o = n_features - n_m
+    return starts[g], starts[g + 1], n_m, n_o, n_o + n_o * (n_o + 1) // 2 + 1
 
 
 @inline
@@ -257,24 +259,21 @@ def missing_map_statistics(
     tot_p = np.zeros((n_slots, 3))
     sw_p = np.zeros(n_slots)
     for p in prange(n_slots):
-        xt = np.zeros((n_features, block))
-        tables = (
-            np.zeros((n_features, n_features, n_components)),
-            np.zeros((n_features, n_components)),
-            np.zeros(n_components),
-            np.zeros(n_components),
-            np.zeros((n_features, n_features, n_components)),
-            np.zeros((n_features, n_features, n_components)),
-            np.zeros((n_features, n_components)),
+        # The exact kernel's buffers, with the pattern tables reused: its (D, D, K) coupling
+        # table holds G here, one more holds P, and its (D, K) row scratch serves as t.
+        xt, _, _, exact, linv, cov, starts, idx, n_miss = pattern_buffers(
+            n_features, n_components, block
         )
+        schur = np.zeros((n_features, n_features, n_components))
+        tables = (exact[0], exact[1], exact[2], exact[3], exact[4], schur, exact[5])
         work = (
             np.zeros(n_features, dtype=np.int64),
             np.zeros((n_features, n_features)),
             np.zeros((n_features, n_features)),
             np.zeros(n_features),
             np.zeros(n_features),
-            np.zeros((n_features, n_features, n_components)),
-            np.zeros((n_features, n_features, n_components)),
+            linv,
+            cov,
         )
         coef_t = np.zeros((n_map_max, n_components))
         # A block's runs partition its rows, so all their features fit in n_map_max * block.
@@ -282,27 +281,15 @@ def missing_map_statistics(
         flat_out = np.zeros(n_components * block)
         flat_moments = np.zeros(n_components * n_map_max)
         run_at = np.zeros(block + 1, dtype=np.int64)
-        starts = np.empty(block + 1, dtype=np.int64)
-        idx = np.empty((block, n_features), dtype=np.int64)
-        n_miss = np.zeros(block, dtype=np.int64)
-        lp = np.empty((n_components, block))
-        w = np.empty(block)
-        mx = np.empty(block)
-        lse = np.empty(block)
-        extras = np.empty((3, block))
-        bits = np.empty(block, dtype=np.int64)
+        lp, w, mx, _, lse, extras, bits = row_buffers(n_components, block)
         for blk in range(p * n_blocks // n_slots, (p + 1) * n_blocks // n_slots):
             first = blk * block
             n_rows = min(block, n_rows_total - first)
             load_rows(X, rows, first, n_rows, sample_weight, xt, w)
             n_groups = find_patterns(xt, keys, first, n_rows, starts, idx, n_miss)
             for g in range(n_groups):
-                s = starts[g]
-                e = starts[g + 1]
+                s, e, n_m, n_o, n_map = run_shape(starts, n_miss, g, n_features)
                 n = e - s
-                n_m = n_miss[g]
-                n_o = n_features - n_m
-                n_map = n_o + n_o * (n_o + 1) // 2 + 1
                 coef = coef_t[:n_map]
                 run_coefficients(idx[g], n_m, n_o, form, tables, coef)
                 phi = flat_phi[run_at[g] : run_at[g] + n_map * n].reshape((n_map, n))
@@ -319,12 +306,8 @@ def missing_map_statistics(
             if mode == SCORE:
                 continue
             for g in range(n_groups):
-                s = starts[g]
-                e = starts[g + 1]
+                s, e, n_m, n_o, n_map = run_shape(starts, n_miss, g, n_features)
                 n = e - s
-                n_m = n_miss[g]
-                n_o = n_features - n_m
-                n_map = n_o + n_o * (n_o + 1) // 2 + 1
                 # The run's tables again (G and the factors of Lambda_mm), for the transform.
                 run_coefficients(idx[g], n_m, n_o, form, tables, coef_t[:n_map])
                 phi = flat_phi[run_at[g] : run_at[g] + n_map * n].reshape((n_map, n))
