@@ -777,9 +777,10 @@ lower_bound_
         --------
         >>> import numpy as np
         >>> from fastgmm import GaussianMixtureIC
-        >>> blobs = np.random.default_rng(1).normal(size=(300, 2)) + [[0, 0], [8, 8], [0, 0]]
+        >>> noise = np.random.default_rng(1).normal(size=(300, 2))
+        >>> blobs = noise + np.repeat([[0.0, 0.0], [8.0, 8.0]], 150, axis=0)
         >>> ic = GaussianMixtureIC(n_components=[1, 2], random_state=0).fit(blobs)
-        >>> ic.impute([[8.0, np.nan], [np.nan, 0.0]]).round(0)  # each from its cluster
+        >>> ic.impute([[8.0, np.nan], [np.nan, 0.0]]).round(0) + 0.0  # each from its cluster
         array([[8., 8.],
                [0., 0.]])"""
         return self._best().impute(X, return_std=return_std)
