@@ -230,6 +230,12 @@ class GaussianMixture(BaseMixture):
         self.learning_offset = learning_offset
         self.missing = missing
 
+    def __sklearn_tags__(self):
+        # scikit-learn's checks and meta-estimators read whether NaN is accepted from here.
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = self.missing == "marginalize"
+        return tags
+
     # ------------------------------------------------------------------ fitting
     def fit(self, X, y=None, sample_weight=None):
         """Estimate model parameters with the EM algorithm.
