@@ -28,17 +28,23 @@ times fewer flops, and the quadratic form stays a sum of squares (no cancellatio
 the same triangular product as a complete row's. Both forms are exact; the tests compare these
 kernels with a per-row NumPy reference written in the covariance form.
 
-**Patterns.** The rows of a block are sorted by their pattern of missing entries (a stable
-sort on a key: the pattern's bits for up to 64 features, a hash beyond, where consecutive rows
-are also compared entry by entry), so that the rows of a pattern are contiguous: one
-factorisation per (pattern, component) per block serves all of them, and the conditioning runs
-as vector loops over those rows. The sort depends only on the rows, so the order of every sum,
-and the results, are the same for any thread count; blocks and slots follow
+**Patterns.** The rows come sorted by their pattern of missing entries (a stable radix sort
+of :func:`pattern_keys`, within stretches of the chunk: see
+:func:`fastgmm._marginal.split_rows`; the key is the pattern's bits for up to 64 features, a
+hash beyond, where consecutive rows are also compared entry by entry), so that a block holds
+runs of one pattern: one factorisation per (pattern, component) per block serves a run
+(:func:`factor_pattern`, every component at once). A long run is conditioned by vector loops
+over its rows (:func:`condition_run`), a short one row by row with the components in SIMD
+lanes (:func:`condition_pattern`). The sort depends only on the rows, so the order of every
+sum, and the results, are the same for any thread count; blocks and slots follow
 :mod:`fastgmm._kernels.factor`.
 
 **Diagonal layouts** (``Lambda`` diagonal: diag, spherical and the other diagonal models) need
 no factorisation at all: ``x_hat_m = mu_m``, and the conditional variances are the
-component's own. They skip the sort.
+component's own. Their rows are not sorted.
+
+Where patterns repeat and the complete rows would use the feature map, EM passes use
+:mod:`fastgmm._kernels.missing_map` instead (the same statistics, two matrix products a run).
 
 Only rows holding a NaN come here (``rows`` lists them); complete rows go through the other
 kernels. Statistics are accumulated per component, full or diagonal (a pooled kind is the sum
