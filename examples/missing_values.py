@@ -1,5 +1,5 @@
 """Missing values: fit and impute through the holes
-==============================================
+================================================
 
 Real data with holes: the 569 breast-cancer biopsies that ship with scikit-learn (30
 measurements of cell nuclei each), with 30% of their entries removed completely at random.
