@@ -36,6 +36,7 @@ SMALL_N = {
     "breast_cancer": 569,
     "colour_segmentation": 5000,
     "mclust_models": 600,
+    "missing_values": 569,
 }
 
 # matplotlib's "tab10" colours, as RGB, so that memberships can be blended without matplotlib.

@@ -26,6 +26,7 @@ from .degenerate import DegenerateHandler, initialise
 from .distributed import is_dask_array
 from .em import EMRun, run_em
 from .errors import IllDefinedCovarianceError, with_float32_hint
+from .missing import for_initialisation
 from .providers import SCORE, ArrayChunks
 from .sources import is_source_like
 from .validation import check_n_samples, check_sample_weight, validate_rows
@@ -39,7 +40,8 @@ def make_provider(estimator, X, sample_weight=None, *, min_samples=2):
     An array goes through scikit-learn's ``validate_data`` (which records ``n_features_in_`` and
     column names); a source (path, ``ChunkSource``, callable) is opened and counted; a Dask
     array is checked block by block and persisted. Weights are refused for sources, whose
-    rows carry none.
+    rows carry none. An estimator with ``missing='marginalize'`` lets NaN through as missing
+    entries (infinity and rows without any observed entry are still refused).
 
     Examples
     --------
@@ -52,10 +54,13 @@ def make_provider(estimator, X, sample_weight=None, *, min_samples=2):
     (4, 3)
     """
     name = type(estimator).__name__
+    allow_nan = _marginalizes(estimator)
     if is_dask_array(X):
         from .distributed import as_dask_chunks
 
-        provider = as_dask_chunks(X, sample_weight, min_samples=min_samples, estimator_name=name)
+        provider = as_dask_chunks(
+            X, sample_weight, min_samples=min_samples, estimator_name=name, allow_nan=allow_nan
+        )
         _record_features(estimator, provider.n_features)
         return provider
     if is_source_like(X):
@@ -66,7 +71,7 @@ def make_provider(estimator, X, sample_weight=None, *, min_samples=2):
             )
         from .streaming import SourceChunks
 
-        provider = SourceChunks(X)
+        provider = SourceChunks(X, allow_nan=allow_nan)
         n_samples = provider.count_rows()
         if n_samples < min_samples:
             raise ValueError(
@@ -76,7 +81,7 @@ def make_provider(estimator, X, sample_weight=None, *, min_samples=2):
             )
         _record_features(estimator, provider.n_features)
         return provider
-    X = validate_rows(estimator, X, reset=True, ensure_min_samples=min_samples)
+    X = validate_rows(estimator, X, reset=True, ensure_min_samples=min_samples, allow_nan=allow_nan)
     if sample_weight is not None:
         sample_weight = check_sample_weight(sample_weight, X)
     return ArrayChunks(X, sample_weight)
@@ -146,6 +151,11 @@ def choose_best_run(runs, likelihoods) -> int:
     return best[0]
 
 
+def _marginalizes(estimator) -> bool:
+    """Whether ``estimator`` treats NaN as missing entries (``missing='marginalize'``)."""
+    return getattr(estimator, "missing", "raise") == "marginalize"
+
+
 def _record_features(estimator, n_features):
     """What ``validate_data(reset=True)`` records for an input without column names."""
     estimator.n_features_in_ = n_features
@@ -208,8 +218,13 @@ class BaseMixture(DensityMixin, BaseEstimator):
         self._online = None  # a full fit ends any partial_fit sequence
         n_threads = resolve_n_threads(self.n_jobs)
         fitter = self._make_fitter(provider.dtype)
+        init_provider = provider
+        if fitter.missing:
+            # One pass finds whether any row holds a NaN: without one the fit is exactly the
+            # fit that refuses NaN; with some, the initialisation runs on mean-filled rows.
+            init_provider, fitter.missing = for_initialisation(provider, n_threads=n_threads)
         try:
-            best = self._best_run(provider, fitter, n_threads)
+            best = self._best_run(provider, fitter, n_threads, init_provider)
         except IllDefinedCovarianceError as exc:
             if provider.dtype == np.float32:
                 raise with_float32_hint(exc) from None
@@ -230,14 +245,16 @@ class BaseMixture(DensityMixin, BaseEstimator):
         self.lower_bounds_ = run.lower_bounds
         self.degenerate_events_ = events
 
-    def _best_run(self, provider, fitter, n_threads):
+    def _best_run(self, provider, fitter, n_threads, init_provider=None):
         """Run every initialisation (one after the other, as scikit-learn) and keep the best.
 
         The random state is consumed in scikit-learn's order: initialisation 1, its EM run
         (which draws nothing), initialisation 2, ... so the first run of ``n_init=5`` is the
         run of ``n_init=1`` with the same ``random_state``. The best run is chosen by
-        :func:`choose_best_run` (the likelihood of each run's final parameters).
+        :func:`choose_best_run` (the likelihood of each run's final parameters). The starts are
+        computed on ``init_provider`` (default: ``provider``; see :mod:`fastgmm.missing`).
         """
+        init_provider = provider if init_provider is None else init_provider
         do_init = not (self.warm_start and hasattr(self, "converged_"))
         n_init = self.n_init if do_init else 1
         random_state = check_random_state(self.random_state)
@@ -249,10 +266,12 @@ class BaseMixture(DensityMixin, BaseEstimator):
                 with _events.span("init", estimator=self, init=init):
                     params, events = initialise(
                         policy,
-                        lambda reg: self._start(provider, fitter, random_state, n_threads, reg),
+                        lambda reg: self._start(
+                            init_provider, fitter, random_state, n_threads, reg
+                        ),
                         reg_covar=self.reg_covar,
                         random_state=random_state,
-                        provider=provider,
+                        provider=init_provider,
                         n_threads=n_threads,
                     )
                 lower_bound = -np.inf
@@ -286,7 +305,7 @@ class BaseMixture(DensityMixin, BaseEstimator):
     def _partial_fit(self, X, sample_weight, online_class):
         online = getattr(self, "_online", None)
         first_call = online is None and not hasattr(self, "means_")
-        X = validate_rows(self, X, reset=first_call)
+        X = validate_rows(self, X, reset=first_call, allow_nan=_marginalizes(self))
         if sample_weight is not None:
             sample_weight = check_sample_weight(sample_weight, X)
         n_threads = resolve_n_threads(self.n_jobs)
@@ -299,8 +318,11 @@ class BaseMixture(DensityMixin, BaseEstimator):
                         f"n_samples >= n_components, but got n_components = {self.n_components}"
                         f", n_samples = {X.shape[0]}"
                     )
+                first = ArrayChunks(X, sample_weight)
+                if fitter.missing:
+                    first, _ = for_initialisation(first, n_threads=n_threads)
                 params = self._start(
-                    ArrayChunks(X, sample_weight),
+                    first,
                     fitter,
                     check_random_state(self.random_state),
                     n_threads,
@@ -345,14 +367,14 @@ class BaseMixture(DensityMixin, BaseEstimator):
         if is_source_like(X):
             from .streaming import SourceChunks
 
-            data = SourceChunks(X)
+            data = SourceChunks(X, allow_nan=_marginalizes(self))
             if data.n_features != self.n_features_in_:
                 raise ValueError(
                     f"X has {data.n_features} features, but {type(self).__name__} is "
                     f"expecting {self.n_features_in_} features as input."
                 )
             return data
-        return ArrayChunks(validate_rows(self, X, reset=False))
+        return ArrayChunks(validate_rows(self, X, reset=False, allow_nan=_marginalizes(self)))
 
     def _labels(self, data):
         """The most probable component of each row of a fitted-on provider (``fit_predict``)."""
@@ -361,7 +383,13 @@ class BaseMixture(DensityMixin, BaseEstimator):
         from .streaming import score_into
 
         n_threads = resolve_n_threads(self.n_jobs)
-        return score_into(data, self._inference_layout(), "predict", n_threads=n_threads)
+        return score_into(
+            data,
+            self._inference_layout(),
+            "predict",
+            n_threads=n_threads,
+            missing=_marginalizes(self),
+        )
 
     def _output(self, X, what, out):
         """``score_samples``, ``predict_proba`` or ``predict`` of arrays, sources or Dask."""
@@ -376,7 +404,14 @@ class BaseMixture(DensityMixin, BaseEstimator):
         from .streaming import score_into
 
         layout = self._inference_layout()
-        result = score_into(data, layout, what, out, n_threads=resolve_n_threads(self.n_jobs))
+        result = score_into(
+            data,
+            layout,
+            what,
+            out,
+            n_threads=resolve_n_threads(self.n_jobs),
+            missing=_marginalizes(self),
+        )
         if out is None and what != "predict" and data.dtype != result.dtype:
             # As scikit-learn: per-row outputs in the input's floating dtype (computed in
             # float64 inside, which a single row's value needs, then rounded once).
@@ -393,7 +428,9 @@ class BaseMixture(DensityMixin, BaseEstimator):
         if not hasattr(data, "collect"):  # lazy Dask rows of inference: validate and persist
             from .distributed import as_dask_chunks
 
-            data = as_dask_chunks(data.X, estimator_name=type(self).__name__)
+            data = as_dask_chunks(
+                data.X, estimator_name=type(self).__name__, allow_nan=_marginalizes(self)
+            )
         fitter = self._make_fitter(data.dtype)
         request = fitter.request(self._current_params(), mode=SCORE)
         [stats] = data.collect([request], n_threads=resolve_n_threads(self.n_jobs))

@@ -29,6 +29,7 @@ With an integer ``random_state`` each candidate ends exactly where a standalone
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from time import perf_counter
@@ -50,6 +51,7 @@ from .init import (
     initial_params,
     kmeans,
 )
+from .missing import for_initialisation
 from .noise import NOISE_PARAMETERS, make_fitter
 from .prior import resolve_prior
 from .providers import SCORE
@@ -91,6 +93,7 @@ class GridSettings:
     #: The noise mask of the rows, and the volume of the noise density (None: no noise).
     noise_init: np.ndarray | None = None
     noise_volume: float | None = None
+    missing: str = "raise"
 
 
 class Candidate:
@@ -176,6 +179,7 @@ def _fitter(candidate, settings, dtype):
         dtype=dtype,
         prior=candidate.prior,
         noise_volume=settings.noise_volume,
+        missing=settings.missing == "marginalize",
     )
 
 
@@ -467,7 +471,17 @@ def fit_grid(provider, *, grid, types, settings, random_state, build_estimator):
             )  # fmt: skip
         except ValueError as exc:
             cand.fail(exc)
-    n_passes = _start_runs(provider, candidates, grid, settings, random_state, dtype)
+    init_provider = provider
+    n_passes = 0
+    if settings.missing == "marginalize":
+        # As GaussianMixture: one pass finds whether any row holds a NaN; without one, the
+        # grid is fitted exactly as with missing='raise', otherwise its starts are computed on
+        # mean-filled rows (fastgmm.missing).
+        init_provider, has_nan = for_initialisation(provider, n_threads=settings.n_threads)
+        n_passes = 1
+        if not has_nan:
+            settings = dataclasses.replace(settings, missing="raise")
+    n_passes += _start_runs(init_provider, candidates, grid, settings, random_state, dtype)
     runs = []
     for cand in candidates:
         for run in cand.runs:

@@ -360,7 +360,9 @@ class DegenerateHandler:
                 "use on_degenerate='reg'."
             )
         request = WorstRowsRequest(
-            self.fitter.layout(previous), n_wanted * _CANDIDATES_PER_COMPONENT
+            self.fitter.layout(previous),
+            n_wanted * _CANDIDATES_PER_COMPONENT,
+            missing=getattr(self.fitter, "missing", False),
         )
         [worst] = provider.collect([request], n_threads=n_threads)
         if worst.rows.size == 0:

@@ -58,6 +58,7 @@ __all__ = [
     "DaskChunks",
     "DaskRows",
     "as_dask_chunks",
+    "impute_lazily",
     "is_dask_array",
 ]
 
@@ -108,10 +109,11 @@ def _kernel_ready(array):
     return np.array(array, order="C")
 
 
-def _checked_block(block, block_info=None):
-    """Fail with the block's index and rows if it holds NaN or infinity (runs on the workers)."""
+def _checked_block(block, allow_nan=False, block_info=None):
+    """Fail with the block's index and rows if it holds NaN or infinity (runs on the workers);
+    with ``allow_nan``, only infinity and rows without an observed entry fail."""
     label, offset = _block_label("X", block_info)
-    check_finite_rows(block, label, row_offset=offset)
+    check_finite_rows(block, label, row_offset=offset, allow_nan=allow_nan)
     return _kernel_ready(block)
 
 
@@ -290,8 +292,60 @@ def _block_method(block, estimator, method, block_info=None):
     except ValueError:
         # The in-memory message numbers rows within the block; say which block and rows.
         label, offset = _block_label("X", block_info)
-        check_finite_rows(block, label, row_offset=offset)
+        allow_nan = getattr(estimator, "missing", "raise") == "marginalize"
+        check_finite_rows(block, label, row_offset=offset, allow_nan=allow_nan)
         raise
+
+
+def _impute_block(block, estimator, want_std, block_info=None):
+    """``estimator.impute(block)`` (or its standard deviations) in a task, one thread."""
+    try:
+        with thread_limit(1):
+            if want_std:
+                return estimator.impute(block, return_std=True)[1]
+            return estimator.impute(block)
+    except ValueError:
+        label, offset = _block_label("X", block_info)
+        check_finite_rows(block, label, row_offset=offset, allow_nan=True)
+        raise
+
+
+def impute_lazily(estimator, X, return_std=False):
+    """``estimator.impute`` of a Dask array, block by block (lazy, like the scores).
+
+    Examples
+    --------
+    One Gaussian with correlated coordinates: a hole is filled by the regression on the other.
+
+    >>> import dask, dask.array as da, numpy as np
+    >>> from fastgmm import GaussianMixture
+    >>> from fastgmm.distributed import impute_lazily
+    >>> gm = GaussianMixture(1).fit(np.random.default_rng(0).normal(size=(500, 1)) * [1, 1])
+    >>> holes = np.array([[1.0, np.nan], [np.nan, -2.0], [3.0, np.nan], [0.5, 0.5]])
+    >>> with dask.config.set(scheduler="sync"):
+    ...     impute_lazily(gm, da.from_array(holes, chunks=(2, 2))).compute().round(2)
+    array([[ 1. ,  1. ],
+           [-2. , -2. ],
+           [ 3. ,  3. ],
+           [ 0.5,  0.5]])
+    """
+    rows = validated(estimator, X)
+    single = copy.copy(estimator)
+    single.n_jobs = 1
+    token = uuid.uuid4().hex
+    dtype = rows.dtype
+
+    def mapped(want_std):
+        return rows.X.map_blocks(
+            _impute_block,
+            single,
+            want_std,
+            dtype=dtype,
+            meta=np.empty((0, 0), dtype=dtype),
+            name=f"fastgmm-impute-{int(want_std)}-{token}",
+        )
+
+    return (mapped(False), mapped(True)) if return_std else mapped(False)
 
 
 class _RowNumbers:
@@ -537,7 +591,9 @@ class DaskChunks(DaskRows):
         return generators
 
 
-def as_dask_chunks(X, sample_weight=None, *, min_samples=1, estimator_name="fastgmm"):
+def as_dask_chunks(
+    X, sample_weight=None, *, min_samples=1, estimator_name="fastgmm", allow_nan=False
+):
     """Validate a Dask array, persist it on the active scheduler, and wrap it for the EM core.
 
     The result is a provider of the engine (:class:`fastgmm.providers.ChunkProvider`) for
@@ -554,6 +610,9 @@ def as_dask_chunks(X, sample_weight=None, *, min_samples=1, estimator_name="fast
         Fewest rows accepted.
     estimator_name : str
         Used in error messages.
+    allow_nan : bool
+        NaN marks a missing entry (``missing='marginalize'``): only infinity, and rows whose
+        every entry is NaN, are refused.
 
     Returns
     -------
@@ -581,10 +640,14 @@ def as_dask_chunks(X, sample_weight=None, *, min_samples=1, estimator_name="fast
     client = _active_client()
     X = _prepare(X, estimator_name, min_samples)
     weights = None if sample_weight is None else _prepare_weights(sample_weight, X)
-    token = tokenize(X, weights)
+    token = tokenize(X, weights, allow_nan)
     collections = [
         X.map_blocks(
-            _checked_block, dtype=X.dtype, meta=np.empty((0, 0), X.dtype), name=f"fastgmm-X-{token}"
+            _checked_block,
+            allow_nan,
+            dtype=X.dtype,
+            meta=np.empty((0, 0), X.dtype),
+            name=f"fastgmm-X-{token}",
         )
     ]
     if weights is not None:

@@ -48,6 +48,10 @@ class MaximumLikelihood:
         The data's dtype (scikit-learn's ``10 eps`` guard on empty components uses it).
     prior : optional
         A conjugate prior for MAP estimates (models that support one).
+    missing : bool
+        Rows may hold NaN, marginalised out (``missing='marginalize'``, see
+        :mod:`fastgmm.missing`): the passes' requests say so, and the lower bound is then the
+        observed-data log-likelihood.
 
     Examples
     --------
@@ -71,11 +75,20 @@ class MaximumLikelihood:
 
     want_entropy = False
 
-    def __init__(self, model: CovarianceModel, *, reg_covar: float, dtype=np.float64, prior=None):
+    def __init__(
+        self,
+        model: CovarianceModel,
+        *,
+        reg_covar: float,
+        dtype=np.float64,
+        prior=None,
+        missing=False,
+    ):
         self.model = model
         self.reg_covar = float(reg_covar)
         self.dtype = np.dtype(dtype)
         self.prior = prior
+        self.missing = bool(missing)
 
     @property
     def kind(self) -> int:
@@ -89,7 +102,7 @@ class MaximumLikelihood:
     def request(self, params: MixtureParams, *, mode: int = SOFT) -> StatsRequest:
         """What an EM pass must compute for ``params``."""
         shift = np.ascontiguousarray(params.means, dtype=np.float64)
-        return StatsRequest(self.layout(params), shift, self.kind, mode)
+        return StatsRequest(self.layout(params), shift, self.kind, mode, missing=self.missing)
 
     def score_request(self, params: MixtureParams) -> StatsRequest:
         """A pass that only scores ``params`` (their log-likelihood, in float64)."""

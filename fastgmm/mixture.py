@@ -9,7 +9,7 @@ from sklearn.base import _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from . import criteria
+from . import _marginal, criteria
 from . import streaming as _streaming
 from ._estimator import BaseMixture
 from ._jit import holds_single_threaded_blas, resolve_n_threads
@@ -17,10 +17,11 @@ from ._names import COVARIANCE_TYPES, INIT_METHODS
 from .covariance import ConjugatePrior, Decomposition, MclustModel, get_model
 from .degenerate import ON_DEGENERATE
 from .init import DEFAULT_INIT_SAMPLE, initial_params
+from .missing import MISSING
 from .noise import NOISE_PARAMETERS, check_noise_init, data_hypervolume, make_fitter
 from .prior import check_prior_model, data_moments, resolve_prior
 from .stats import MixtureParams
-from .validation import check_means_init, check_weights_init
+from .validation import check_means_init, check_weights_init, validate_rows
 
 __all__ = ["GaussianMixture"]
 
@@ -132,6 +133,20 @@ class GaussianMixture(BaseMixture):
         ``tol``; the fit keeps the M-step that follows. 'mclust' (``emControl(tol = ...)``):
         the total log-likelihood ``log L`` changed by at most ``tol * (1 + |log L|)``; the fit
         keeps the parameters whose E-step met the test (and reproduces R's BIC and ICL).
+    missing : {'raise', 'marginalize'}, default='raise'
+        What a NaN in the data means.
+
+        - ``'raise'``: an input error, as in scikit-learn.
+        - ``'marginalize'``: a missing entry, integrated out exactly (Ghahramani & Jordan
+          1994): each row is explained by the marginal density of its observed entries, and EM
+          uses the expected complete-data statistics (the missing entries' conditional means,
+          and their conditional covariance added to the second moments). ``fit``,
+          ``predict``, ``predict_proba``, ``score_samples``, ``score``, ``bic`` and ``aic``
+          then accept rows with NaN, on arrays, streamed sources and Dask arrays; the lower
+          bound is the observed-data log-likelihood. A row needs at least one observed entry,
+          and infinity is still an error. Data without NaN are fitted exactly as with
+          ``'raise'`` (one more pass checks that). See :meth:`impute` and
+          :mod:`fastgmm.missing`.
 
     Attributes
     ----------
@@ -204,6 +219,7 @@ class GaussianMixture(BaseMixture):
         "noise_init": ["array-like", None],
         "convergence": [StrOptions({"sklearn", "mclust"})],
         "prior": [None, StrOptions({"default"}), ConjugatePrior],
+        "missing": [StrOptions(set(MISSING))],
     }
 
     def __init__(
@@ -231,6 +247,7 @@ class GaussianMixture(BaseMixture):
         noise_init=None,
         prior=None,
         convergence="sklearn",
+        missing="raise",
     ):
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -254,6 +271,13 @@ class GaussianMixture(BaseMixture):
         self.noise_init = noise_init
         self.prior = prior
         self.convergence = convergence
+        self.missing = missing
+
+    def __sklearn_tags__(self):
+        # scikit-learn's checks and meta-estimators read whether NaN is accepted from here.
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = self.missing == "marginalize"
+        return tags
 
     # ------------------------------------------------------------------ fitting
     def fit(self, X, y=None, sample_weight=None):
@@ -403,6 +427,7 @@ class GaussianMixture(BaseMixture):
             dtype=dtype,
             prior=getattr(self, "_fit_prior", None),
             noise_volume=getattr(self, "noise_volume_", None),
+            missing=self.missing == "marginalize",
         )
 
     def _check_init_params(self, n_features):
@@ -608,6 +633,65 @@ class GaussianMixture(BaseMixture):
         (array([1., 1.]), array([1., 1.]))
         """
         return self._output(X, "predict_proba", out)
+
+    def impute(self, X, return_std=False):
+        """Each missing entry (NaN) of ``X`` replaced by its conditional mean under the model.
+
+        For a row with observed entries ``x_o``, each component ``k`` predicts its missing
+        entries by the conditional mean ``mu_k,m + Sigma_k,mo Sigma_k,oo^-1 (x_o - mu_k,o)``;
+        the imputed value is their average weighted by the responsibilities ``p(k | x_o)``
+        (the mean of the conditional mixture). Observed entries are kept. Any fitted model
+        imputes, whatever its ``missing`` setting.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), or a Dask array
+            NaN marks a missing entry; every row needs at least one observed entry.
+        return_std : bool, default=False
+            Also return the standard deviation of each entry under the conditional mixture
+            (``sqrt(sum_k r_k (Var_k(x_d | x_o) + (x_hat_kd - x_imputed_d)^2))``; 0 where
+            observed).
+
+        Returns
+        -------
+        X_imputed : ndarray of shape (n_samples, n_features)
+            In the input's floating dtype (Dask arrays stay lazy).
+        std : ndarray of shape (n_samples, n_features)
+            Only with ``return_std``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from fastgmm import GaussianMixture
+        >>> rng = np.random.default_rng(0)
+        >>> X = rng.multivariate_normal([0, 0], [[1.0, 0.9], [0.9, 1.0]], size=2000)
+        >>> gm = GaussianMixture(1).fit(X)
+        >>> filled, std = gm.impute([[2.0, np.nan], [np.nan, -1.0]], return_std=True)
+        >>> filled.round(1)  # the regression of one coordinate on the other
+        array([[ 2. ,  1.8],
+               [-0.9, -1. ]])
+        >>> std.round(1)  # sqrt(1 - 0.9**2) = 0.44
+        array([[0. , 0.4],
+               [0.4, 0. ]])
+        """
+        from .distributed import is_dask_array
+
+        if is_dask_array(X):
+            from .distributed import impute_lazily
+
+            return impute_lazily(self, X, return_std)
+        check_is_fitted(self)
+        X = validate_rows(self, X, reset=False, allow_nan=True)
+        filled, variance = _marginal.impute_chunk(
+            X,
+            self._inference_layout(),
+            want_var=return_std,
+            n_threads=resolve_n_threads(self.n_jobs),
+        )
+        filled = filled.astype(X.dtype, copy=False)
+        if not return_std:
+            return filled
+        return filled, np.sqrt(variance).astype(X.dtype, copy=False)
 
     def sample(self, n_samples=1):
         """Draw samples from the fitted mixture (the same draws as scikit-learn's).

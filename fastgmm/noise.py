@@ -133,7 +133,9 @@ class WithNoise(MaximumLikelihood):
         )
 
 
-def make_fitter(model, *, reg_covar, dtype=np.float64, prior=None, noise_volume=None):
+def make_fitter(
+    model, *, reg_covar, dtype=np.float64, prior=None, noise_volume=None, missing=False
+):
     """The maximum-likelihood fitter, with a noise component when ``noise_volume`` is given.
 
     Examples
@@ -144,7 +146,17 @@ def make_fitter(model, *, reg_covar, dtype=np.float64, prior=None, noise_volume=
     'WithNoise'
     """
     if noise_volume is None:
-        return MaximumLikelihood(model, reg_covar=reg_covar, dtype=dtype, prior=prior)
+        return MaximumLikelihood(
+            model, reg_covar=reg_covar, dtype=dtype, prior=prior, missing=missing
+        )
+    if missing:
+        # The marginal E-step factorises each component's precision over the missing entries;
+        # the noise component has none (its density is flat), and a flat density over a
+        # row's observed entries alone would need the region's volume per pattern.
+        raise ValueError(
+            "A noise component (noise_init) cannot be combined with missing='marginalize'; "
+            "impute the rows first, or fit without noise_init."
+        )
     return WithNoise(model, reg_covar=reg_covar, volume=noise_volume, dtype=dtype, prior=prior)
 
 

@@ -33,11 +33,14 @@ from sklearn.base import BaseEstimator, OutlierMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
+from . import _marginal
 from ._estimator import make_provider
 from ._jit import holds_single_threaded_blas, resolve_n_threads
 from ._names import COVARIANCE_TYPES, INIT_METHODS
+from .covariance import get_model
 from .criteria import DEFAULT_N_COMPONENTS
 from .estep import score_chunk
+from .missing import MISSING
 from .mixture import GaussianMixture
 from .selection import _select
 from .sources import is_source_like
@@ -65,6 +68,24 @@ _SELECT_BUDGET = 1 << 20
 # Bits of the sort key resolved per histogram pass (65,536 bins).
 _DIGIT_BITS = 16
 _SIGN_BIT = np.uint64(1 << 63)
+
+
+def _observed_distances(X, holes, components, means, covariances, distances):
+    """Mahalanobis distances of the rows with NaN over their observed entries, in place.
+
+    One factorisation per (pattern, component) among those rows (:meth:`explain` is for a
+    handful of rows, so plain NumPy).
+    """
+    incomplete = np.flatnonzero(holes.any(axis=1))
+    patterns, which = np.unique(holes[incomplete], axis=0, return_inverse=True)
+    for p, pattern in enumerate(patterns):
+        observed = ~pattern
+        for k in np.unique(components[incomplete[which.ravel() == p]]):
+            rows = incomplete[(which.ravel() == p) & (components[incomplete] == k)]
+            lower = np.linalg.cholesky(covariances[k][np.ix_(observed, observed)])
+            diff = (X[np.ix_(rows, observed)] - means[k, observed]).T
+            z = np.linalg.solve(lower, diff)
+            distances[rows] = np.sqrt(np.einsum("ij,ij->j", z, z))
 
 
 # ------------------------------------------------------------------------ exact quantiles
@@ -200,6 +221,11 @@ class GaussianMixtureOutlierDetector(OutlierMixin, BaseEstimator):
         below the level enclosing 99% of the fitted mixture's mass.
     tol, reg_covar, max_iter, n_init, init_params, random_state, n_jobs
         As in :class:`fastgmm.GaussianMixture`.
+    missing : {'raise', 'marginalize'}, default='raise'
+        As in :class:`fastgmm.GaussianMixture`: with ``'marginalize'`` a NaN is a missing
+        entry, and a row is scored by the marginal density of its observed entries (a density
+        over fewer dimensions when entries are missing, which the one threshold does not
+        correct for).
 
     Attributes
     ----------
@@ -242,6 +268,7 @@ class GaussianMixtureOutlierDetector(OutlierMixin, BaseEstimator):
         "init_params": [StrOptions(set(INIT_METHODS))],
         "random_state": ["random_state"],
         "n_jobs": [Integral, None],
+        "missing": [StrOptions(set(MISSING))],
     }
 
     def __init__(
@@ -257,6 +284,7 @@ class GaussianMixtureOutlierDetector(OutlierMixin, BaseEstimator):
         init_params="kmeans",
         random_state=None,
         n_jobs=None,
+        missing="raise",
     ):
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -268,6 +296,7 @@ class GaussianMixtureOutlierDetector(OutlierMixin, BaseEstimator):
         self.init_params = init_params
         self.random_state = random_state
         self.n_jobs = n_jobs
+        self.missing = missing
 
     # --------------------------------------------------------------------------- fitting
     def fit(self, X, y=None):
@@ -352,6 +381,7 @@ class GaussianMixtureOutlierDetector(OutlierMixin, BaseEstimator):
             "init_params": self.init_params,
             "n_jobs": self.n_jobs,
             "n_init": self.n_init,
+            "missing": self.missing,
         }
         n_samples = provider.count_rows()
         if self.n_components != "bic":
@@ -385,8 +415,9 @@ class GaussianMixtureOutlierDetector(OutlierMixin, BaseEstimator):
         if hasattr(provider, "chunks"):
             layout = self.mixture_._inference_layout()
             n_threads = resolve_n_threads(self.n_jobs)
+            score = _marginal.score_chunk if self.missing == "marginalize" else score_chunk
             for _, X, _ in provider.chunks():
-                yield score_chunk(X, layout, n_threads=n_threads)[0]
+                yield score(X, layout, n_threads=n_threads)[0]
             return
         # Dask: the lazy scores, one block at a time.
         scores = provider.score(self.mixture_)[0]
@@ -404,7 +435,7 @@ class GaussianMixtureOutlierDetector(OutlierMixin, BaseEstimator):
     # ------------------------------------------------------------------------- inference
     def _validated(self, X):
         check_is_fitted(self)
-        return validate_rows(self, X, reset=False)
+        return validate_rows(self, X, reset=False, allow_nan=self.missing == "marginalize")
 
     def score_samples(self, X):
         """Log-density of each row under the mixture (higher is more normal).
@@ -471,7 +502,9 @@ class GaussianMixtureOutlierDetector(OutlierMixin, BaseEstimator):
         The best-explaining component of a row is the one with the largest posterior
         probability (the mixture's ``predict``); the distance is the Mahalanobis distance to
         that component, ``sqrt(||(x - mu_k) U_k||^2)`` with ``U_k`` the Cholesky factor of its
-        precision (``precisions_cholesky_``), i.e. ``sqrt((x - mu_k)^T Sigma_k^-1 (x - mu_k))``.
+        precision (``precisions_cholesky_``), i.e. ``sqrt((x - mu_k)^T Sigma_k^-1 (x - mu_k))``;
+        for a row with missing entries, that of its observed entries ``o`` under the marginal
+        ``N(mu_k,o, Sigma_k,oo)``.
 
         Parameters
         ----------
@@ -513,6 +546,10 @@ class GaussianMixtureOutlierDetector(OutlierMixin, BaseEstimator):
             else:  # diag (per-feature factors) and spherical (one factor)
                 y = diff * prec_chol[k]
             distances[rows] = np.sqrt(np.einsum("ij,ij->i", y, y))
+        holes = np.isnan(X)
+        if holes.any():
+            dense = get_model(ctype).dense(mixture.covariances_, *means.shape)
+            _observed_distances(X, holes, components, means, dense, distances)
         return {
             "component": components,
             "mahalanobis": distances,

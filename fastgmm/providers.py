@@ -27,7 +27,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from . import _interrupts
+from . import _interrupts, _marginal
 from ._kernels.modes import GIVEN, HARD, SCORE, SOFT
 from ._reservoir import DRAW_ROWS, sample
 from .estep import chunk_statistics, score_chunk
@@ -72,6 +72,10 @@ class StatsRequest:
         depend on how the rows are chunked.
     want_entropy : bool
         Also sum ``w_i sum_k r_ik log r_ik``.
+    missing : bool
+        Rows may hold NaN, which are marginalised out (:func:`fastgmm._marginal.chunk_statistics`).
+    fill : ndarray of shape (n_features,), optional
+        Replace each NaN by its column's value first (the initialisation of such fits).
     seconds : float
         Compute time spent on this request (filled by the pass).
 
@@ -95,6 +99,8 @@ class StatsRequest:
     resp: np.ndarray | None = None
     random_state: object = None
     want_entropy: bool = False
+    missing: bool = False
+    fill: np.ndarray | None = None
     seconds: float = field(default=0.0, compare=False)
 
 
@@ -103,7 +109,7 @@ class WorstRowsRequest:
     """Ask a pass for the ``n_keep`` rows with the lowest log-likelihood under ``layout``.
 
     Only rows with a positive weight count; ties go to the lower row number, so the answer does
-    not depend on the chunking.
+    not depend on the chunking. With ``missing``, rows may hold NaN (marginalised out).
 
     Examples
     --------
@@ -119,6 +125,7 @@ class WorstRowsRequest:
 
     layout: object
     n_keep: int
+    missing: bool = False
     seconds: float = field(default=0.0, compare=False)
 
 
@@ -229,7 +236,9 @@ def evaluate(request, X, sample_weight, offset, *, n_threads=None, rng=None):
     """The answer to ``request`` for one chunk starting at row ``offset``.
 
     ``rng`` draws the ``GIVEN`` random responsibilities (the request's own generator when not
-    given: in-order providers draw from one stream as they walk the chunks).
+    given: in-order providers draw from one stream as they walk the chunks). A request of
+    another type that has an ``answer(X, sample_weight, offset, n_threads=)`` method answers
+    itself (see :class:`fastgmm.missing.SurveyRequest`); its answers must add with ``+``.
 
     Examples
     --------
@@ -245,13 +254,17 @@ def evaluate(request, X, sample_weight, offset, *, n_threads=None, rng=None):
         result = _worst_rows(request, X, sample_weight, offset, n_threads)
     elif isinstance(request, RangeRequest):
         result = _ranges(request, X)
+    elif not isinstance(request, StatsRequest):
+        result = request.answer(X, sample_weight, offset, n_threads=n_threads)
     elif request.mode == GIVEN and request.resp is None:
         result = _random_resp_statistics(request, X, sample_weight, rng, n_threads)
     else:
         resp = None
         if request.mode == GIVEN:
             resp = request.resp[offset : offset + X.shape[0]]
-        result = chunk_statistics(
+        if request.fill is not None:
+            X = _marginal.fill_missing(X, request.fill)
+        result = _statistics_of(request)(
             X,
             sample_weight,
             request.layout,
@@ -275,13 +288,16 @@ def _random_resp_statistics(request, X, sample_weight, rng, n_threads):
     """
     rng = request.random_state if rng is None else rng
     n_components = request.layout.n_components
+    if request.fill is not None:
+        X = _marginal.fill_missing(X, request.fill)
+    statistics = _statistics_of(request)
     total = None
     for lo in range(0, max(X.shape[0], 1), DRAW_ROWS):
         rows = X[lo : lo + DRAW_ROWS]
         resp = rng.uniform(size=(rows.shape[0], n_components))
         resp /= resp.sum(axis=1)[:, None]
         weights = sample_weight[lo : lo + DRAW_ROWS] if sample_weight.size else sample_weight
-        stats = chunk_statistics(
+        stats = statistics(
             rows,
             weights,
             request.layout,
@@ -309,8 +325,14 @@ def _ranges(request, X) -> Ranges:
     return Ranges(lower, upper, X.shape[0])
 
 
+def _statistics_of(request):
+    """The chunk statistics function for a request: rows with NaN marginalised, or not."""
+    return _marginal.chunk_statistics if request.missing else chunk_statistics
+
+
 def _worst_rows(request, X, sample_weight, offset, n_threads) -> WorstRows:
-    lse, _, _ = score_chunk(X, request.layout, n_threads=n_threads)
+    score = _marginal.score_chunk if request.missing else score_chunk
+    lse, _, _ = score(X, request.layout, n_threads=n_threads)
     if sample_weight.size:
         lse = np.where(sample_weight > 0, lse, np.inf)
     take = min(request.n_keep, len(lse))
@@ -319,9 +341,11 @@ def _worst_rows(request, X, sample_weight, offset, n_threads) -> WorstRows:
     else:
         local = np.argpartition(lse, take - 1)[:take]
         local = local[np.isfinite(lse[local])]
-    found = WorstRows(
-        offset + local, np.asarray(X[local], dtype=np.float64), lse[local], request.n_keep
-    )
+    points = np.asarray(X[local], dtype=np.float64)
+    if request.missing:
+        # A component moved onto a row needs a whole point: the row's conditional means.
+        points, _ = _marginal.impute_chunk(points, request.layout, n_threads=n_threads)
+    found = WorstRows(offset + local, points, lse[local], request.n_keep)
     return combine(found, None)
 
 

@@ -31,6 +31,7 @@ from ._names import COVARIANCE_ALIASES, COVARIANCE_TYPES, INIT_METHODS, SKLEARN_
 from .covariance import PRIOR_MODELS, ConjugatePrior, Decomposition
 from .criteria import CRITERIA, DEFAULT_N_COMPONENTS
 from .degenerate import ON_DEGENERATE
+from .missing import MISSING
 from .mixture import GaussianMixture
 from .noise import check_noise_init, data_hypervolume
 from .prior import data_moments
@@ -48,6 +49,7 @@ _GMM_DEFAULTS = {
     "prior": None,
     "noise_init": None,
     "convergence": "sklearn",
+    "missing": "raise",
 }
 # GaussianMixture parameters that have no meaning for a grid of candidates, and why.
 _GMM_REJECTED = {
@@ -171,6 +173,10 @@ def _check_gmm_params(n_init, gmm_params: dict, caller: str) -> dict:
             f"Unknown on_degenerate {params['on_degenerate']!r}; choose from "
             f"{', '.join(ON_DEGENERATE)}."
         )
+    if params["missing"] not in MISSING:
+        raise ValueError(
+            f"Unknown missing {params['missing']!r}; choose from {', '.join(MISSING)}."
+        )
     n_jobs = params["n_jobs"]
     if n_jobs is not None and (
         isinstance(n_jobs, bool) or not isinstance(n_jobs, numbers.Integral)
@@ -231,6 +237,7 @@ def _build_estimator(cand, settings, random_state, dtype, n_features, feature_na
         prior=settings.prior,
         noise_init=settings.noise_init,
         convergence=settings.convergence,
+        missing=settings.missing,
     )
     model._fit_prior = cand.prior
     if settings.noise_volume is not None:
@@ -262,6 +269,7 @@ def _select(provider, *, grid, types, criterion, random_state, settings_dict, fe
         on_degenerate=settings_dict.get("on_degenerate", "raise"),
         prior=settings_dict.get("prior"),
         convergence=settings_dict.get("convergence", "sklearn"),
+        missing=settings_dict.get("missing", "raise"),
     )
     # A stream of unknown length (CSV, callable) is counted now, so that a grid that does not
     # fit the data fails before any work.
@@ -513,13 +521,13 @@ def select_model(
         standalone fit.
     **gmm_params
         Options shared by every candidate: ``tol``, ``reg_covar``, ``max_iter``,
-        ``init_params``, ``n_jobs`` (threads), ``on_degenerate``, ``noise_init``, ``prior``
-        and ``convergence``, as in :class:`fastgmm.GaussianMixture`. With
-        ``init_params='hc'`` one hierarchical tree serves every candidate. Under a ``prior``,
-        the one-component candidates of mclust's models are fitted as ``mclustBIC`` fits them
-        (VII, VVI or VVV's prior: the same model at K = 1) and keep their names and parameter
-        counts; a candidate whose component empties under the prior is recorded as failed
-        (R: NA).
+        ``init_params``, ``n_jobs`` (threads), ``on_degenerate``, ``noise_init``, ``prior``,
+        ``convergence`` and ``missing`` (``'marginalize'``: NaN entries are integrated out), as
+        in :class:`fastgmm.GaussianMixture`. With ``init_params='hc'`` one hierarchical tree
+        serves every candidate. Under a ``prior``, the one-component candidates of mclust's
+        models are fitted as ``mclustBIC`` fits them (VII, VVI or VVV's prior: the same model at
+        K = 1) and keep their names and parameter counts; a candidate whose component empties
+        under the prior is recorded as failed (R: NA).
 
     Returns
     -------
@@ -575,7 +583,7 @@ def select_model(
     criterion = _check_criterion(criterion)
     settings = _check_gmm_params(n_init, gmm_params, "select_model")
     types = _check_covariance_types(covariance_types, settings["prior"])
-    template = GaussianMixture()
+    template = GaussianMixture(missing=settings["missing"])
     data = make_provider(template, X)
     feature_names = getattr(template, "feature_names_in_", None)
     return _select(
@@ -609,7 +617,7 @@ class GaussianMixtureIC(DensityMixin, BaseEstimator):
     random_state : int, RandomState instance or None, default=None
     n_jobs : int, default=None
         Threads for the kernels (None: all available).
-    tol, reg_covar, max_iter, init_params
+    tol, reg_covar, max_iter, init_params, missing
         As in :class:`fastgmm.GaussianMixture`, shared by every candidate.
 
     Attributes
@@ -657,6 +665,7 @@ lower_bound_
         reg_covar=1e-6,
         max_iter=100,
         init_params="kmeans",
+        missing="raise",
     ):
         self.n_components = n_components
         self.covariance_types = covariance_types
@@ -668,6 +677,7 @@ lower_bound_
         self.reg_covar = reg_covar
         self.max_iter = max_iter
         self.init_params = init_params
+        self.missing = missing
 
     _COPIED = (
         "weights_",
@@ -714,6 +724,7 @@ lower_bound_
                 "max_iter": self.max_iter,
                 "init_params": self.init_params,
                 "n_jobs": self.n_jobs,
+                "missing": self.missing,
             },
             type(self).__name__,
         )
@@ -840,6 +851,21 @@ lower_bound_
         >>> bool(ic.aic(X) < ic.bic(X))  # log(200) > 2: BIC penalises more
         True"""
         return self._best().aic(X)
+
+    def impute(self, X, return_std=False):
+        """Missing entries filled by the selected model; see :meth:`fastgmm.GaussianMixture.impute`.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from fastgmm import GaussianMixtureIC
+        >>> noise = np.random.default_rng(1).normal(size=(300, 2))
+        >>> blobs = noise + np.repeat([[0.0, 0.0], [8.0, 8.0]], 150, axis=0)
+        >>> ic = GaussianMixtureIC(n_components=[1, 2], random_state=0).fit(blobs)
+        >>> ic.impute([[8.0, np.nan], [np.nan, 0.0]]).round(0) + 0.0  # each from its cluster
+        array([[8., 8.],
+               [0., 0.]])"""
+        return self._best().impute(X, return_std=return_std)
 
     def sample(self, n_samples=1):
         """Draw samples from the selected model; see :meth:`fastgmm.GaussianMixture.sample`.

@@ -89,6 +89,10 @@ class ChunkSource:
     batch_size : int or None
         Rows per chunk (the last chunk may be shorter).  None only for callables opened
         without ``batch_size``: their chunks are passed through as produced.
+    allow_nan : bool
+        Whether NaN is data (a missing entry) rather than an input error.  False unless set on a
+        copy by a fit with ``missing='marginalize'``; infinity is refused either way, and so is
+        a row whose every entry is NaN.
 
     Examples
     --------
@@ -112,6 +116,7 @@ dtype=float64, batch_size=2)
     #: Whether the reader produces its own chunk sizes that must be re-cut to ``batch_size``
     #: (False for sliceable readers, which already read exactly ``batch_size`` rows).
     _rebatch_native = False
+    allow_nan = False
 
     def __init__(self, *, kind, name, n_features, dtype, n_samples, batch_size):
         self.kind = kind
@@ -263,7 +268,7 @@ dtype=float64, batch_size=2)
             if chunk.dtype.kind == "f":
                 if out.dtype.itemsize < chunk.dtype.itemsize:
                     _check_narrowing(chunk, out, where)
-                _check_finite(out, i, offset, self.name)
+                _check_finite(out, i, offset, self.name, self.allow_nan)
             yield out
             offset += len(out)
 
@@ -1005,12 +1010,15 @@ def _is_empty(chunk):
     return chunk.shape[0] == 0 if chunk.ndim == 2 else chunk.ndim == 1 and chunk.size == 0
 
 
-def _check_finite(chunk, index, offset, name):
+def _check_finite(chunk, index, offset, name, allow_nan=False):
     # Fast path: the sum of finite values is finite (barring overflow, which the exact check
     # below then clears), and NaN/inf propagate.  Avoids a full boolean mask per chunk.
     with np.errstate(over="ignore", invalid="ignore"):
         if np.isfinite(np.add.reduce(chunk, axis=None)):
             return
+    if allow_nan:
+        _check_missing(chunk, index, offset, name)
+        return
     bad = ~np.isfinite(chunk)
     count = int(np.count_nonzero(bad))
     if count:
@@ -1019,6 +1027,26 @@ def _check_finite(chunk, index, offset, name):
             f"Input contains NaN or infinity in chunk {index} (rows {offset}.."
             f"{offset + len(chunk) - 1}) of {name}: {count} non-finite values, first at row "
             f"{offset + row}, column {col}"
+        )
+
+
+def _check_missing(chunk, index, offset, name):
+    """NaN allowed: refuse infinity, and rows without any observed entry."""
+    where = f"chunk {index} (rows {offset}..{offset + len(chunk) - 1}) of {name}"
+    infinite = np.isinf(chunk)
+    if infinite.any():
+        row, col = divmod(int(np.argmax(infinite.ravel())), chunk.shape[1])
+        raise ValueError(
+            f"Input contains infinity in {where}: {int(np.count_nonzero(infinite))} infinite "
+            f"values, first at row {offset + row}, column {col} (NaN is a missing value here, "
+            "infinity is not)"
+        )
+    empty = np.isnan(chunk).all(axis=1)
+    if empty.any():
+        raise ValueError(
+            f"Row {offset + int(np.argmax(empty))} of {name} has no observed value (all "
+            f"{chunk.shape[1]} entries are NaN; {int(empty.sum())} such row(s) in {where}): "
+            "a row needs at least one observed entry. Remove these rows."
         )
 
 

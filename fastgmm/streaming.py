@@ -25,12 +25,13 @@ Three more pieces complete the out-of-core story:
 
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Iterator
 
 import numpy as np
 
-from . import _interrupts
+from . import _interrupts, _marginal
 from .estep import score_chunk
 from .providers import ChunkedProvider, evaluate
 from .sources import ChunkSource, open_source, release_pages
@@ -84,6 +85,10 @@ class SourceChunks(ChunkedProvider):
     Parameters
     ----------
     source : ChunkSource or anything :func:`fastgmm.sources.open_source` accepts
+    allow_nan : bool
+        NaN is a missing entry, not an input error (``missing='marginalize'``): the chunks are
+        then read from a copy of the source that lets NaN through (infinity, and rows whose
+        every entry is NaN, are still refused).
 
     Examples
     --------
@@ -96,8 +101,11 @@ class SourceChunks(ChunkedProvider):
     (5, 2)
     """
 
-    def __init__(self, source):
+    def __init__(self, source, *, allow_nan=False):
         self.source = source if isinstance(source, ChunkSource) else open_source(source)
+        if allow_nan and not self.source.allow_nan:
+            self.source = copy.copy(self.source)  # the caller's source keeps refusing NaN
+            self.source.allow_nan = True
         self.n_features = self.source.n_features
         self.dtype = self.source.dtype
         # Streams carry no sample weights: the kernels read an empty array as unit weights.
@@ -137,7 +145,7 @@ class SourceChunks(ChunkedProvider):
 
 
 # ------------------------------------------------------------------------------------ scoring
-def score_into(data, layout, what: str, out=None, *, n_threads=None):
+def score_into(data, layout, what: str, out=None, *, n_threads=None, missing=False):
     """Per-row outputs of a fitted mixture, computed chunk by chunk.
 
     Parameters
@@ -152,6 +160,8 @@ def score_into(data, layout, what: str, out=None, *, n_threads=None):
         pages as it goes, so the output of a 1e8-row source never sits in memory. An array of
         the right shape is filled in place (its dtype must hold the values: ``same_kind``
         casting).
+    missing : bool
+        Rows may hold NaN, marginalised out (the outputs of their observed entries).
 
     Returns
     -------
@@ -198,7 +208,7 @@ def score_into(data, layout, what: str, out=None, *, n_threads=None):
                 f"offset {start}); a source must produce the same rows on every pass"
             )
         result = _score_one(
-            X, layout, what, target[start:stop] if direct else None, scratch, n_threads
+            X, layout, what, target[start:stop] if direct else None, scratch, n_threads, missing
         )
         if dest is None:
             parts.append(result.copy())
@@ -220,7 +230,7 @@ def score_into(data, layout, what: str, out=None, *, n_threads=None):
     return dest
 
 
-def _score_one(X, layout, what, direct, scratch, n_threads):
+def _score_one(X, layout, what, direct, scratch, n_threads, missing=False):
     """One chunk's output, written into ``direct`` if given, else into reused scratch arrays."""
     n_rows = X.shape[0]
     n_components = layout.n_components
@@ -235,7 +245,8 @@ def _score_one(X, layout, what, direct, scratch, n_threads):
         resp = direct if direct is not None else scratch["resp"][:n_rows]
     elif what == "predict":
         labels = direct if direct is not None else scratch["labels"][:n_rows]
-    score_chunk(X, layout, n_threads=n_threads, out_lse=lse, out_resp=resp, out_labels=labels)
+    score = _marginal.score_chunk if missing else score_chunk
+    score(X, layout, n_threads=n_threads, out_lse=lse, out_resp=resp, out_labels=labels)
     if labels is not None and layout.noise:
         labels[labels == n_components - 1] = NOISE_LABEL
     return {"score_samples": lse, "predict_proba": resp, "predict": labels}[what]
@@ -268,7 +279,7 @@ def _destination(out, n_samples, trailing, dtype, what):
     return out
 
 
-def mean_score(data, layout, *, n_threads=None) -> tuple[float, int]:
+def mean_score(data, layout, *, n_threads=None, missing=False) -> tuple[float, int]:
     """Mean per-row log-likelihood and the number of rows, in one pass and O(chunk) memory.
 
     Examples
@@ -290,7 +301,8 @@ def mean_score(data, layout, *, n_threads=None) -> tuple[float, int]:
     n_rows = 0
     scratch = {}
     for _, X, _ in data.chunks():
-        total += float(np.sum(_score_one(X, layout, "score_samples", None, scratch, n_threads)))
+        scores = _score_one(X, layout, "score_samples", None, scratch, n_threads, missing)
+        total += float(np.sum(scores))
         n_rows += X.shape[0]
     return total / n_rows, n_rows
 

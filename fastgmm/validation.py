@@ -13,7 +13,9 @@ import numpy as np
 _SCAN_ROWS = 1 << 16
 
 
-def check_finite_rows(X: np.ndarray, name: str = "X", *, row_offset: int = 0) -> None:
+def check_finite_rows(
+    X: np.ndarray, name: str = "X", *, row_offset: int = 0, allow_nan: bool = False
+) -> None:
     """Raise ``ValueError`` if ``X`` holds NaN or infinity, naming the rows involved.
 
     The scan runs in pieces so that its temporaries stay small for large inputs.
@@ -25,6 +27,9 @@ def check_finite_rows(X: np.ndarray, name: str = "X", *, row_offset: int = 0) ->
         How the message calls ``X``.
     row_offset : int
         Added to the row numbers in the message (the position of a chunk in its source).
+    allow_nan : bool
+        NaN marks a missing entry (``missing='marginalize'``): only infinity is refused, and
+        rows whose every entry is NaN (they carry no information to fit or score).
 
     Examples
     --------
@@ -37,6 +42,9 @@ def check_finite_rows(X: np.ndarray, name: str = "X", *, row_offset: int = 0) ->
     ...     print(exc)  # doctest: +ELLIPSIS
     Input X contains NaN or infinity: 1 row(s) have ...; the first is row 101 (column 1 is nan)...
     """
+    if allow_nan:
+        _check_missing_rows(X, name, row_offset)
+        return
     n_bad = 0
     first = None
     for start in range(0, X.shape[0], _SCAN_ROWS):
@@ -57,14 +65,47 @@ def check_finite_rows(X: np.ndarray, name: str = "X", *, row_offset: int = 0) ->
         )
 
 
-def validate_rows(estimator, X, *, reset: bool, ensure_min_samples: int = 1) -> np.ndarray:
+def _check_missing_rows(X: np.ndarray, name: str, row_offset: int) -> None:
+    """NaN allowed: refuse infinity, and rows without any observed entry, naming the first."""
+    for kind, test in (("infinite", np.isinf), ("empty", np.isnan)):
+        n_bad = 0
+        first = None
+        for start in range(0, X.shape[0], _SCAN_ROWS):
+            piece = test(X[start : start + _SCAN_ROWS])
+            bad_rows = piece.any(axis=1) if kind == "infinite" else piece.all(axis=1)
+            count = int(bad_rows.sum())
+            if count and first is None:
+                row = int(np.argmax(bad_rows))
+                first = (start + row, int(np.argmax(piece[row])))
+            n_bad += count
+        if not n_bad:
+            continue
+        row, column = first
+        if kind == "infinite":
+            raise ValueError(
+                f"Input {name} contains infinity: {n_bad} row(s) have infinite values; the "
+                f"first is row {row + row_offset} (column {column}). NaN marks a missing value "
+                "here, infinity does not."
+            )
+        raise ValueError(
+            f"Input {name} has {n_bad} row(s) with no observed value (every entry NaN); the "
+            f"first is row {row + row_offset}. A row needs at least one observed entry: remove "
+            "these rows."
+        )
+
+
+def validate_rows(
+    estimator, X, *, reset: bool, ensure_min_samples: int = 1, allow_nan: bool = False
+) -> np.ndarray:
     """Validate in-memory ``X`` for ``estimator``: scikit-learn's checks, then finiteness.
 
     scikit-learn's ``validate_data`` checks the shape, dtype (float64 and float32 are kept,
     anything else numeric becomes float64), sparse input and the feature count and names, and
     with ``reset=True`` records ``n_features_in_`` (and ``feature_names_in_``). Finiteness is
     left to :func:`check_finite_rows`, whose message says how many rows are bad and where the
-    first one is. Every estimator of the package validates its arrays here.
+    first one is (with ``allow_nan``, NaN marks a missing entry and only infinity and rows
+    without any observed entry are refused). Every estimator of the package validates its
+    arrays here.
 
     Returns
     -------
@@ -95,7 +136,7 @@ def validate_rows(estimator, X, *, reset: bool, ensure_min_samples: int = 1) -> 
         ensure_all_finite=False,
         order="C",
     )
-    check_finite_rows(X)
+    check_finite_rows(X, allow_nan=allow_nan)
     return X
 
 

@@ -47,19 +47,22 @@ def m_step(X, resp, covariance_type, reg_covar, sample_weight=None):
     r = resp * sw[:, None]
     nk = r.sum(axis=0)
     means = (r.T @ X) / nk[:, None]
-    n_features = X.shape[1]
     full = np.stack(
         [((r[:, k, None] * (X - means[k])).T @ (X - means[k])) / nk[k] for k in range(len(nk))]
     )
+    return nk / nk.sum(), means, covariances_of_type(full, nk, covariance_type, reg_covar)
+
+
+def covariances_of_type(full, nk, covariance_type, reg_covar):
+    """A covariance type's estimates from each component's full scatter ``full`` (K, D, D)."""
+    n_features = full.shape[1]
     if covariance_type == "full":
-        covs = full + reg_covar * np.eye(n_features)
-    elif covariance_type == "tied":
-        covs = np.tensordot(nk, full, axes=1) / nk.sum() + reg_covar * np.eye(n_features)
-    elif covariance_type == "diag":
-        covs = np.stack([np.diag(c) for c in full]) + reg_covar
-    else:
-        covs = np.array([np.trace(c) / n_features for c in full]) + reg_covar
-    return nk / nk.sum(), means, covs
+        return full + reg_covar * np.eye(n_features)
+    if covariance_type == "tied":
+        return np.tensordot(nk, full, axes=1) / nk.sum() + reg_covar * np.eye(n_features)
+    if covariance_type == "diag":
+        return np.stack([np.diag(c) for c in full]) + reg_covar
+    return np.array([np.trace(c) / n_features for c in full]) + reg_covar
 
 
 def fit(

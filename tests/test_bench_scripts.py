@@ -143,3 +143,26 @@ def test_compare_times_each_covariance_type_on_blobs_with_its_floor(tmp_path):
         assert set(result["peers"]) == {"fastgmm", "kmeans"}
         assert result["floor_seconds"] > 0 and result["fastgmm_over_floor"] > 0
     assert "x the floor of" in stdout and "GB/s" in stdout
+
+
+def test_missing_values_times_both_iterations_side_by_side(tmp_path):
+    out = tmp_path / "missing.json"
+    stdout = _run(
+        "missing_values.py",
+        "--n-samples",
+        "3000",
+        "--features",
+        "4",
+        "--fractions",
+        "0.2",
+        "--repeat",
+        "2",
+        "--json",
+        str(out),
+        cwd=tmp_path,
+    )
+    (row,) = json.loads(out.read_text())["results"]
+    assert row["n_features"] == 4 and row["fraction_missing"] == 0.2
+    assert 0.3 < row["rows_with_nan"] < 0.8
+    assert row["complete_s"] > 0 and row["missing_s"] > 0
+    assert "load average before" in stdout and "ratio" in stdout

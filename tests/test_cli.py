@@ -6,6 +6,7 @@ compile nothing), then two fits whose outputs the other commands use.
 """
 
 import ast
+import inspect
 import json
 import math
 import os
@@ -297,9 +298,12 @@ def test_warmup_compiles_every_signature(warmup):
 
     _check_payload(warmup, "warmup")
     seen = {(r["kernel"], r["flavour"], r["dtype"]) for r in warmup["compiled"]}
+    # Every kernel that takes the rows (its first argument, X) in both dtypes; the others (the
+    # radix sort of the missing-value patterns) take integer keys.
     expected = {
         (name, "parallel", dtype)
-        for name in registered_kernels()
+        for name, dispatcher in registered_kernels().items()
+        if next(iter(inspect.signature(dispatcher.py_func).parameters)) == "X"
         for dtype in ("float32", "float64")
     }
     assert expected <= seen
@@ -521,6 +525,59 @@ def test_outliers(work, warmup):
     np.testing.assert_array_equal(flags, detector.predict(X))
     np.testing.assert_array_equal(np.load(root / "oscores.npy"), detector.score_samples(X))
     assert payload["outliers"]["threshold"] == detector.threshold_
+
+
+def test_missing_values_from_fit_to_predict(work, warmup):
+    import fastgmm
+
+    root, X = work
+    holes = X.copy()
+    rng = np.random.default_rng(1)
+    holes[rng.random(holes.shape) < 0.2] = np.nan
+    holes[np.isnan(holes).all(axis=1), 0] = 0.0
+    np.save(root / "holes.npy", holes)
+    refused = run("fit", root / "holes.npy", "-k", 2, "--out", root / "no.npz")
+    assert refused.returncode != 0 and "NaN" in refused.stderr
+    payload, _ = run_json(
+        "fit",
+        root / "holes.npy",
+        "-k",
+        2,
+        "--seed",
+        0,
+        "--missing",
+        "marginalize",
+        "--batch-size",
+        200,
+        "--out",
+        root / "holes_model.npz",
+    )
+    _check_payload(payload, "fit")
+    assert payload["kernels"]["compiled"] == 0  # the warmup covers the missing-value kernels
+    gm = fastgmm.load(root / "holes_model.npz")
+    assert gm.missing == "marginalize"
+    expected = fastgmm.GaussianMixture(2, random_state=0, missing="marginalize").fit(holes)
+    np.testing.assert_allclose(gm.means_, expected.means_, rtol=1e-10)
+    # predict follows the model file's setting: no --missing needed.
+    payload, _ = run_json(
+        "predict", root / "holes_model.npz", root / "holes.npy", "--out", root / "hl.npy"
+    )
+    np.testing.assert_array_equal(np.load(root / "hl.npy"), gm.predict(holes))
+    payload, _ = run_json(
+        "outliers",
+        root / "holes.npy",
+        "-k",
+        2,
+        "--seed",
+        0,
+        "--contamination",
+        0.01,
+        "--missing",
+        "marginalize",
+        "--out",
+        root / "hflags.npy",
+    )
+    assert payload["outliers"]["n_outliers"] >= N_ANOMALIES - 1
 
 
 def test_demo(tmp_path, warmup):

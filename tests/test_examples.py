@@ -58,7 +58,7 @@ TEACHING = {
     )
 }
 # The examples on real data that ship with scikit-learn (no download).
-REAL_DATA = ("digits", "wine", "breast_cancer", "colour_segmentation")
+REAL_DATA = ("digits", "wine", "breast_cancer", "colour_segmentation", "missing_values")
 
 
 def _env(tmp_path, n_samples=None, **extra):
@@ -472,6 +472,20 @@ def test_breast_cancer(tmp_path):
     assert contamination == 5
     assert caught > 50 and false_alarms < 15
     check_png(out, tmp_path, "breast_cancer")
+
+
+def test_missing_values(tmp_path):
+    out = run_example("missing_values", tmp_path, SMALL_N["missing_values"])
+    # "breast cancer: 569 rows x 30 measurements; removed 28.4% of the entries, ..."
+    assert 25 < numbers_after("breast cancer:", out)[2] < 35
+    rmse, rmse_means = numbers_after("RMSE: mixture", out)[:2]
+    assert rmse < 0.6 * rmse_means, "correlated measurements predict the missing ones"
+    assert 85 < numbers_after("removed entries within 2 predicted standard deviations:", out)[0]
+    ari, ari_means = numbers_after("clusterings (ARI): marginalize", out)[:2]
+    assert ari > ari_means
+    distance, distance_means = numbers_after("component means (distance): marginalize", out)[:2]
+    assert distance < distance_means
+    check_png(out, tmp_path, "missing_values")
 
 
 def test_colour_segmentation(tmp_path):

@@ -95,6 +95,7 @@ GALLERY_ORDER = (
     "digits",
     "wine",
     "breast_cancer",
+    "missing_values",
     "colour_segmentation",
     "out_of_core",
     "dask_cluster",

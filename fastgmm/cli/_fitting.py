@@ -283,7 +283,9 @@ def _as_dtype(job, source):
             yield chunk.astype(dtype)
 
     job.log(f"converting {source.dtype} to {dtype} while reading")
-    return open_source(converted, batch_size=source.batch_size)
+    opened = open_source(converted, batch_size=source.batch_size)
+    opened.allow_nan = source.allow_nan
+    return opened
 
 
 def _em_params(job):
@@ -298,6 +300,7 @@ def _em_params(job):
         "verbose": 0 if job.quiet else 2,
         "verbose_interval": args.verbose_interval,
         "n_jobs": job.n_threads,
+        "missing": args.missing,
     }
 
 

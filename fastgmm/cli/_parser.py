@@ -255,6 +255,13 @@ def _add_em(parser, *, covariance_list=False):
         action="store_true",
         help="exit with code 3, writing nothing, if the fit did not converge",
     )
+    group.add_argument(
+        "--missing",
+        choices=("raise", "marginalize"),
+        default="raise",
+        help="NaN in INPUT: an error (default), or missing entries integrated out exactly; "
+        "predict and score then follow the model file's setting",
+    )
 
 
 def _add_mclust(parser):

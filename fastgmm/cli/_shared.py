@@ -51,10 +51,12 @@ def check_outputs(job=None, **paths):
             raise CommandError(f"cannot write {path!r}: directory {directory!r} is not writable")
 
 
-def open_input(job):
+def open_input(job, allow_nan=None):
     """Open INPUT as a source (with a progress bar per pass on a terminal), and time its reads.
 
-    The time spent opening it, and then producing each chunk, is the job's ``read`` time.
+    The time spent opening it, and then producing each chunk, is the job's ``read`` time. NaN
+    is let through as missing entries with ``--missing marginalize`` (``allow_nan``, when given,
+    decides instead: a model file's own setting for ``predict`` and ``score``).
     """
     args = job.args
     path = args.input
@@ -62,6 +64,9 @@ def open_input(job):
         job.progress = pass_bars(job.stderr, quiet=job.quiet, log=job.log)
     with job.timed("read"):
         opened = open_source(path, batch_size=args.batch_size, columns=args.columns)
+    if allow_nan is None:
+        allow_nan = getattr(args, "missing", "raise") == "marginalize"
+    opened.allow_nan = bool(allow_nan)
     source = job.progress.wrap(opened)  # itself unless bars are drawn (on a terminal)
     job.cleanup.enter_context(_timing.reads(job, (opened, source)))
     rows = "an unknown number of" if source.n_samples is None else f"{source.n_samples}"
@@ -164,7 +169,8 @@ def stream_rows(job, model, outputs, label, source=None):
     ``label`` describes the pass on the progress bar.
     """
     args = job.args
-    source = open_input(job) if source is None else source
+    if source is None:
+        source = open_input(job, allow_nan=getattr(model, "missing", "raise") == "marginalize")
     n_features = n_features_of(model)
     if n_features is not None and source.n_features != n_features:
         raise CommandError(
