@@ -315,6 +315,8 @@ class Variational:
     """
 
     want_entropy = True
+    # Rows with NaN are refused (missing='marginalize' is GaussianMixture's option only).
+    missing = False
 
     def __init__(self, model, prior: VariationalPrior | None, *, reg_covar, dtype=np.float64):
         if model.name not in _WISHART:
