@@ -44,11 +44,6 @@ import pytest
 
 import fastgmm
 
-# fastgmm has no BayesianGaussianMixture yet (another engineer is building it), so the suites
-# that need it are prepared but not loaded. The one-line change that enables them when it lands:
-# set this to None.
-NO_BAYESIAN_YET: str | None = "fastgmm has no BayesianGaussianMixture yet"
-
 # Reasons shared by several suites.
 ARRAY_API = (
     "array API dispatch (sklearn.config_context(array_api_dispatch=True)) is not supported: "
@@ -69,14 +64,11 @@ class Suite:
         are bound to fastgmm's classes.
     deselected : dict of str to str
         Test function name to the reason it is not run against fastgmm.
-    disabled : str or None
-        When set, the suite is not loaded and a single skipped test says why.
     """
 
     module: str
     estimators: tuple[str, ...]
     deselected: dict[str, str] = field(default_factory=dict)
-    disabled: str | None = None
 
 
 @pytest.fixture(params=[np.float32, np.float64], ids=["float32", "float64"])
@@ -151,10 +143,6 @@ def _import_fresh(name, estimators):
 
 def load_suite(suite: Suite) -> dict:
     """The names a test file needs in its globals for pytest to collect ``suite``."""
-    if suite.disabled is not None:
-        reason = f"{suite.module} is not run: {suite.disabled}"
-        return {"test_suite_is_disabled": _placeholder("test_suite_is_disabled", reason)}
-
     if importlib.util.find_spec(suite.module) is None:
         raise ImportError(
             f"{suite.module} is not installed: this scikit-learn was packaged without its tests"

@@ -2,16 +2,14 @@
 
 Its tests are parametrized with instances of ``GaussianMixture`` and
 ``BayesianGaussianMixture``; run with only the first swapped, half of its items would test
-scikit-learn's own class. Prepared, not run yet: see ``NO_BAYESIAN_YET`` in
-``sklearn_suite.py``.
+scikit-learn's own class.
 """
 
-from sklearn_suite import NO_BAYESIAN_YET, Suite, load_suite
+from sklearn_suite import Suite, load_suite
 
 SUITE = Suite(
     module="sklearn.mixture.tests.test_mixture",
     estimators=("GaussianMixture", "BayesianGaussianMixture"),
-    disabled=NO_BAYESIAN_YET,
 )
 
 globals().update(load_suite(SUITE))
