@@ -26,6 +26,7 @@ from .degenerate import DegenerateHandler, initialise
 from .distributed import is_dask_array
 from .em import EMRun, run_em
 from .errors import IllDefinedCovarianceError, with_float32_hint
+from .init import initial_params
 from .missing import for_initialisation
 from .providers import SCORE, ArrayChunks
 from .sources import is_source_like
@@ -179,9 +180,22 @@ class BaseMixture(DensityMixin, BaseEstimator):
         """The fitter (see :mod:`fastgmm.em`) for data of ``dtype``."""
         raise NotImplementedError
 
-    def _start(self, provider, fitter, random_state, n_threads, reg_covar):
-        """Starting parameters of one initialisation."""
-        raise NotImplementedError
+    def _start(self, provider, fitter, random_state, n_threads, reg_covar, **extra):
+        """Starting parameters of one initialisation, by ``init_params``.
+
+        ``extra`` goes on to :func:`fastgmm.init.initial_params` (``noise_init``, ...).
+        """
+        return initial_params(
+            provider,
+            fitter,
+            method=self.init_params,
+            n_components=self.n_components,
+            random_state=random_state,
+            init_sample=self.init_sample,
+            reg_covar=reg_covar,
+            n_threads=n_threads,
+            **extra,
+        )
 
     def _current_params(self):
         """The fitted parameters (float64) as the fitter's state, to continue or score from."""

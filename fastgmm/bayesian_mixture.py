@@ -15,7 +15,7 @@ from ._estimator import BaseMixture
 from ._jit import holds_single_threaded_blas, resolve_n_threads
 from ._names import SKLEARN_COVARIANCE_TYPES
 from .covariance import get_model
-from .init import DEFAULT_INIT_SAMPLE, initial_params
+from .init import DEFAULT_INIT_SAMPLE
 from .mixture import GaussianMixture
 from .providers import ArrayChunks
 from .validation import check_shape, validate_rows
@@ -399,18 +399,6 @@ covariance_prior_
     def _make_fitter(self, dtype):
         return Variational(
             get_model(self.covariance_type), self._prior(), reg_covar=self.reg_covar, dtype=dtype
-        )
-
-    def _start(self, provider, fitter, random_state, n_threads, reg_covar):
-        return initial_params(
-            provider,
-            fitter,
-            method=self.init_params,
-            n_components=self.n_components,
-            random_state=random_state,
-            init_sample=self.init_sample,
-            reg_covar=reg_covar,
-            n_threads=n_threads,
         )
 
     def _current_params(self) -> VariationalParams:

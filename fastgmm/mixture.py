@@ -16,7 +16,7 @@ from ._jit import holds_single_threaded_blas, resolve_n_threads
 from ._names import COVARIANCE_TYPES, INIT_METHODS
 from .covariance import ConjugatePrior, Decomposition, MclustModel, get_model
 from .degenerate import ON_DEGENERATE
-from .init import DEFAULT_INIT_SAMPLE, initial_params
+from .init import DEFAULT_INIT_SAMPLE
 from .missing import MISSING
 from .noise import NOISE_PARAMETERS, check_noise_init, data_hypervolume, make_fitter
 from .prior import check_prior_model, data_moments, resolve_prior
@@ -451,15 +451,12 @@ class GaussianMixture(BaseMixture):
         weights, means, precisions = self._check_init_params(provider.n_features)
         model = fitter.model
         if weights is None or means is None or precisions is None:
-            params = initial_params(
+            params = super()._start(
                 provider,
                 fitter,
-                method=self.init_params,
-                n_components=self.n_components,
-                random_state=random_state,
-                init_sample=self.init_sample,
-                reg_covar=reg_covar,
-                n_threads=n_threads,
+                random_state,
+                n_threads,
+                reg_covar,
                 noise_init=getattr(self, "_noise_mask", None),
             )
         else:
